@@ -1,0 +1,83 @@
+"""Authorisation: one Permission enum, roles as data, deny by default.
+
+Pages and HTTP handlers declare the permission they need where they are registered
+(``pages/registry.py``, ``app/http/routes.py``); tests walk both registries and fail on any
+entry without one. A role gets exactly the permissions listed for it here, nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+from uuid import UUID
+
+from app.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    MANAGER = "manager"
+    SUPERVISOR = "supervisor"
+    CODER = "coder"
+    ANALYST = "analyst"
+
+
+class Permission(StrEnum):
+    """``resource:action``. Add a member here, then grant it to roles below."""
+
+    ACCOUNT_VIEW = "account:view"  # own profile, sessions, password
+    USERS_MANAGE = "users:manage"  # list, create, change role, deactivate users of the organisation
+    CODES_VALIDATE = "codes:validate"  # run the validation engine on a code list
+
+
+ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
+    Role.MANAGER: frozenset({Permission.ACCOUNT_VIEW, Permission.USERS_MANAGE, Permission.CODES_VALIDATE}),
+    Role.SUPERVISOR: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE}),
+    Role.CODER: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE}),
+    Role.ANALYST: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE}),
+}
+
+ROLE_LABELS: Final[dict[Role, str]] = {
+    Role.MANAGER: "Manager",
+    Role.SUPERVISOR: "Supervisor",
+    Role.CODER: "Coder",
+    Role.ANALYST: "Analyst (read-only)",
+}
+
+# Where `/` sends each role after sign-in.
+ROLE_HOME: Final[dict[Role, str]] = {
+    Role.MANAGER: "/users",
+    Role.SUPERVISOR: "/account",
+    Role.CODER: "/account",
+    Role.ANALYST: "/account",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user, as verified for this request or page session."""
+
+    user_id: UUID
+    org_id: UUID
+    role: Role
+    name: str
+    email: str
+    session_id: UUID
+
+    def can(self, permission: Permission) -> bool:
+        return has_permission(self.role, permission)
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            raise PermissionDenied()
+
+
+def has_permission(role: Role | str | None, permission: Permission | None) -> bool:
+    """Deny unless the role is known and explicitly granted the permission."""
+    if role is None or permission is None:
+        return False
+    try:
+        known = Role(role)
+    except ValueError:
+        return False
+    return permission in ROLE_PERMISSIONS.get(known, frozenset())

@@ -1,0 +1,38 @@
+"""Process start-up shared by every CLI command: settings, logging, services, migrations, context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.context import AppContext, build_context
+from app.logs import configure_logging, get_logger
+from app.settings import Settings, configure, load_settings
+from datalayer import db
+from datalayer.migrate import migrate
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    services: db.Services
+    ctx: AppContext
+
+    def stop(self) -> None:
+        self.ctx.executor.shutdown(wait=False, cancel_futures=True)
+        self.services.stop()
+
+
+def start(*, apply_migrations: bool | None = True, settings: Settings | None = None) -> Runtime:
+    """``apply_migrations=None`` migrates only the embedded database (external ones: `smartcoders migrate`)."""
+    settings = configure(settings or load_settings())
+    configure_logging(settings.log_level, settings.log_format)
+    services = db.resolve(settings)
+    if apply_migrations or (apply_migrations is None and services.embedded_pg is not None):
+        applied = migrate(services.owner_url)
+        if applied:
+            log.info("migrations_applied", versions=[m.version for m in applied])
+    db.connect(settings, services)
+    return Runtime(settings=settings, services=services, ctx=build_context(settings))
+

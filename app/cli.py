@@ -1,0 +1,252 @@
+"""The ``smartcoders`` command line (names pinned in ARCHITECTURE §8)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from app import bootstrap
+from app.authz import Role
+from app.errors import ConfigError, MigrationError, SmartCodersError, ValidationFailed
+from app.security.passwords import policy_problems
+from app.services import audit
+from app.services.audit import Actor
+from app.services.auth import EMAIL_RE, create_organisation, normalise_email
+
+CLI_ACTOR = Actor(None, "cli")
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(f"smartcoders: {text}\n")
+
+
+def _needs_owner(rt: bootstrap.Runtime) -> None:
+    from datalayer import health
+
+    _, pending = health.migrations_state()
+    if pending:
+        raise MigrationError(f"migrations {pending} are not applied; run `smartcoders migrate` first")
+
+
+def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
+    from tornado.ioloop import IOLoop
+
+    from app.jobs.registry import make_scheduler
+    from app.server import make_server
+
+    rt = bootstrap.start(apply_migrations=True if scheduler else None)
+    _needs_owner(rt)
+    host = args.host or rt.settings.host
+    port = args.port or rt.settings.port
+    logins = None
+    if demo:
+        from app.services.demo import seed
+
+        logins = seed(rt.ctx)
+    sched = make_scheduler(rt.ctx, blocking=False) if scheduler else None
+    server = make_server(rt.ctx, host=host, port=port)
+    server.start()
+    if sched is not None:
+        sched.start()
+    loop = IOLoop.current()
+
+    def shutdown(*_: Any) -> None:
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    out(f"SmartCoders is running at http://{'localhost' if host in {'127.0.0.1', '0.0.0.0'} else host}:{port}")  # noqa: S104
+    if logins is not None:
+        out("")
+        out(f"Demo organisation: Demo Health (slug demo). Password for every login: {logins.password}")
+        for email in logins.emails:
+            out(f"  {email}")
+        if logins.generated:
+            out("(Set SMARTCODERS_DEMO_PASSWORD to choose the password.)")
+    out("Press Ctrl+C to stop.")
+    try:
+        loop.start()
+    finally:
+        if sched is not None:
+            sched.shutdown(wait=False)
+        server.stop()
+        rt.stop()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(args, scheduler=True, demo=args.demo)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    return _serve(args, scheduler=False, demo=False)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.jobs.registry import make_scheduler
+
+    rt = bootstrap.start(apply_migrations=None)
+    _needs_owner(rt)
+    scheduler = make_scheduler(rt.ctx, blocking=True)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    out("SmartCoders worker running; press Ctrl+C to stop.")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        rt.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    rt = bootstrap.start(apply_migrations=False)
+    try:
+        from datalayer.migrate import migrate
+
+        applied = migrate(rt.services.owner_url)
+        out("Applied: " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied) if applied else "Up to date.")
+    finally:
+        rt.stop()
+    return 0
+
+
+def cmd_create_org(args: argparse.Namespace) -> int:
+    rt = bootstrap.start()
+    try:
+        org_id = create_organisation(name=args.name.strip(), manager_email=None, manager_name=None,
+                                     password_hash=None, actor=CLI_ACTOR, slug=args.slug)
+        from datalayer.queries import orgs
+        from datalayer.scope import org_scope
+
+        with org_scope(org_id) as scope:
+            org = orgs.get(scope)
+        out(f"Created organisation {org.name!r} with slug {org.slug!r} (id {org.id}).")
+    finally:
+        rt.stop()
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from datalayer.queries import orgs, users
+    from datalayer.scope import auth_scope, org_scope
+
+    email = normalise_email(args.email)
+    if not EMAIL_RE.match(email):
+        raise ValidationFailed(f"{args.email!r} is not a valid email address")
+    try:
+        role = Role(args.role)
+    except ValueError:
+        raise ValidationFailed(f"--role must be one of {', '.join(r.value for r in Role)}") from None
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    problems = policy_problems(password, user_inputs=(email,))
+    if problems:
+        raise ValidationFailed(f"password not accepted: {problems[0]}")
+    rt = bootstrap.start()
+    try:
+        with auth_scope() as scope:
+            org_id = orgs.id_by_slug(scope, args.org)
+            if org_id is None:
+                raise ValidationFailed(f"no organisation with slug {args.org!r}")
+            if users.find_for_login(scope, email) is not None:
+                raise ValidationFailed(f"{email} already has an account")
+        name = args.name or email.split("@")[0].replace(".", " ").title()
+        with org_scope(org_id) as scope:
+            user = users.insert(scope, user_id=uuid.uuid4(), email=email, name=name, role=role,
+                                password_hash=rt.ctx.hasher.hash(password), now=datetime.now(UTC))
+            audit.record(scope, action="user_created", actor=CLI_ACTOR, object_type="user", object_id=user.id,
+                         details={"role": role.value, "via": "cli"})
+        out(f"Created {role.value} {email} in {args.org} (id {user.id}).")
+    finally:
+        rt.stop()
+    return 0
+
+
+def cmd_verify_audit_log(args: argparse.Namespace) -> int:
+    from app.jobs.registry import checkpoint_store
+    from datalayer.scope import auth_scope, system_scope
+
+    rt = bootstrap.start()
+    try:
+        store = checkpoint_store(rt.ctx)
+        reports = []
+        with system_scope("verify-audit-log") as system:
+            for org_id in system.org_ids():
+                with system.org(org_id) as scope:
+                    reports.append(audit.verify_chain(scope, org_id, store.get(org_id)))
+        with auth_scope() as scope:
+            reports.append(audit.verify_chain(scope, None, store.get(None)))
+        broken = [r for r in reports if not r.ok]
+        for r in reports:
+            label = str(r.org_id) if r.org_id else "platform"
+            if r.ok:
+                out(f"ok      {label}: {r.rows} rows, head {r.head_seq}")
+            else:
+                out(f"BROKEN  {label}: first broken row {r.first_broken_seq}: {r.problem}")
+        if not broken:
+            store.save(reports)
+            out(f"Audit log intact: {len(reports)} chains, {sum(r.rows for r in reports)} rows.")
+        return 1 if broken else 0
+    finally:
+        rt.stop()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smartcoders", description="SmartCoders: medical coding from intake to audit.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, func, help_text in (
+        ("serve", cmd_serve, "web server and scheduled jobs in one process (embedded services when no URLs)"),
+        ("web", cmd_web, "web server only (production: several behind nginx)"),
+    ):
+        sp = sub.add_parser(name, help=help_text)
+        if name == "serve":
+            sp.add_argument("--demo", action="store_true", help="create the Demo Health organisation and logins")
+        sp.add_argument("--host", help="interface to listen on (default HOST)")
+        sp.add_argument("--port", type=int, help="port (default PORT)")
+        sp.set_defaults(func=func)
+    sub.add_parser("worker", help="scheduled jobs only").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="apply pending database migrations as the schema owner").set_defaults(func=cmd_migrate)
+    sp = sub.add_parser("create-org", help="create an organisation")
+    sp.add_argument("name")
+    sp.add_argument("--slug", help="short name used by --org options (default: from the name)")
+    sp.set_defaults(func=cmd_create_org)
+    sp = sub.add_parser("create-user", help="create a user; the password is read from stdin")
+    sp.add_argument("--org", required=True, help="organisation slug")
+    sp.add_argument("--email", required=True)
+    sp.add_argument("--role", required=True, choices=[r.value for r in Role])
+    sp.add_argument("--name", help="display name (default: from the email)")
+    sp.set_defaults(func=cmd_create_user)
+    sub.add_parser("verify-audit-log", help="recompute every audit hash chain; exit 1 if tampered").set_defaults(
+        func=cmd_verify_audit_log)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, MigrationError) as exc:
+        err(str(exc))
+        return 2
+    except SmartCodersError as exc:
+        err(exc.message)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The route inventory: every plain-HTTP route with the permission it requires.
+
+Tests iterate this list (and the page registry) so a new endpoint is covered automatically or
+fails the suite. A handler without a declared permission is refused here, at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.context import AppContext
+from app.http import api, assets, auth, health, openapi
+from app.http.base import BaseHandler
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    handler: type[BaseHandler]
+    methods: tuple[str, ...]
+
+    @property
+    def permission(self) -> object:
+        return self.handler.permission
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(r"/", auth.RootHandler, ("GET",)),
+    Route(r"/login", auth.LoginHandler, ("GET", "POST")),
+    Route(r"/logout", auth.LogoutHandler, ("POST",)),
+    Route(r"/register", auth.RegisterHandler, ("GET", "POST")),
+    Route(r"/invite", auth.InviteHandler, ("GET", "POST")),
+    Route(r"/healthz", health.HealthHandler, ("GET",)),
+    Route(r"/assets/([a-z]+\.(?:css|js))", assets.AssetHandler, ("GET",)),
+    Route(r"/api/v1/openapi.json", openapi.OpenApiHandler, ("GET",)),
+    Route(r"/api/v1/me", api.MeHandler, ("GET",)),
+    Route(r"/api/v1/users", api.UsersHandler, ("GET", "POST")),
+    Route(r"/api/v1/users/([^/]+)", api.UserHandler, ("GET", "PATCH")),
+)
+
+
+def tornado_patterns(ctx: AppContext) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
+    for route in ROUTES:
+        if route.handler.permission is None:
+            raise RuntimeError(f"{route.handler.__name__} declares no permission")
+    return [(route.pattern, route.handler, {"ctx": ctx}) for route in ROUTES]

@@ -1,0 +1,83 @@
+"""Session JWTs (PyJWT, HS256) and session-bound CSRF tokens.
+
+The JWT lives in a Tornado-signed httpOnly cookie; its ``sid`` names a server-side session row,
+so logout, password changes and deactivation revoke it at once. Decoding pins the algorithm,
+audience and issuer and requires every claim we rely on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+from uuid import UUID
+
+import jwt
+
+ISSUER: Final = "smartcoders"
+AUDIENCE: Final = "smartcoders-web"
+ALGORITHM: Final = "HS256"
+LEEWAY_SECONDS: Final = 30
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    user_id: UUID
+    org_id: UUID
+    role: str
+    session_id: UUID
+    issued_at: datetime
+    expires_at: datetime
+
+
+def encode(claims: SessionClaims, secret: str) -> str:
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": str(claims.user_id),
+        "org": str(claims.org_id),
+        "role": claims.role,
+        "sid": str(claims.session_id),
+        "jti": str(claims.session_id),
+        "iat": int(claims.issued_at.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def decode(token: str, secret: str) -> SessionClaims | None:
+    """The verified claims, or None for any invalid token (never raises)."""
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "sub", "sid", "org", "role", "jti", "iss", "aud"]},
+        )
+        return SessionClaims(
+            user_id=UUID(payload["sub"]),
+            org_id=UUID(payload["org"]),
+            role=str(payload["role"]),
+            session_id=UUID(payload["sid"]),
+            issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        )
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+        return None
+
+
+def csrf_token(session_id: UUID, secret: str) -> str:
+    """The CSRF token for a session: HMAC(secret, sid). An attacker who plants a cookie cannot
+    produce the token bound to the victim's session (SECURITY.md B10)."""
+    return hmac.new(secret.encode(), f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_matches(session_id: UUID, secret: str, presented: str | None) -> bool:
+    if not presented:
+        return False
+    return hmac.compare_digest(csrf_token(session_id, secret), presented)

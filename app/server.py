@@ -1,0 +1,113 @@
+"""Assemble the web server: Panel pages from the registry, our Tornado routes beside them, one
+auth path, security headers, and the Bokeh hardening of INV-16/INV-17."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import panel as pn
+from bokeh.server.auth_provider import AuthProvider
+from panel.io.application import build_applications
+from tornado.web import RequestHandler
+
+from app.authz import Principal
+from app.context import AppContext
+from app.http.base import XSRF_COOKIE
+from app.http.headers import make_transform
+from app.http.routes import tornado_patterns
+from app.logs import get_logger
+from pages.base import build
+from pages.identity import IdentityHandler, session_identity
+from pages.registry import NAV, PAGES, page_for
+
+log = get_logger(__name__)
+TEMPLATES = Path(__file__).resolve().parent / "http" / "templates"
+
+
+class SessionAuth(AuthProvider):
+    """Bokeh/Panel authentication from our session cookie (page GETs and websocket handshakes)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        super().__init__()
+
+    @property
+    def get_user(self) -> Any:
+        def get_user(handler: RequestHandler) -> str | None:
+            raw = handler.get_signed_cookie(self._ctx.settings.cookie_name, max_age_days=1)
+            principal = self._ctx.auth.authenticate(raw.decode() if raw else None)
+            return str(principal.user_id) if principal else None
+
+        return get_user
+
+    @property
+    def login_url(self) -> str:
+        return "/login"
+
+
+def make_authorize(ctx: AppContext) -> Any:
+    def authorize(user_info: Any, path: str) -> bool:
+        """HTTP page requests: the same registry check the page repeats when it is built."""
+        spec = page_for(path)
+        identity = session_identity()
+        if spec is None or identity is None:
+            return False
+        try:
+            principal: Principal | None = ctx.auth.resume(
+                org_id=UUID(identity["org"]), user_id=UUID(identity["sub"]), session_id=UUID(identity["sid"]),
+                touch=False)
+        except (KeyError, ValueError):
+            return False
+        allowed = principal is not None and principal.can(spec.permission)
+        if not allowed:
+            log.warning("authz_fail", path=path)
+        return allowed
+
+    return authorize
+
+
+def make_server(ctx: AppContext, *, host: str, port: int) -> Any:
+    """A started-later Bokeh server with every page and route; call ``.start()`` then run the loop."""
+    s = ctx.settings
+    pn.config.authorize_callback = make_authorize(ctx)
+    pn.config.auth_template = str(TEMPLATES / "forbidden.html")
+    apps = build_applications(
+        {spec.path: build(spec.page, spec.permission, ctx, NAV) for spec in PAGES},
+        title={spec.path: f"{spec.label} · SmartCoders" for spec in PAGES},
+    )
+    for app in apps.values():
+        app.add(IdentityHandler(ctx))
+    origins = sorted({s.public_host, f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
+    return pn.serve(
+        apps,
+        port=port,
+        address=host,
+        start=False,
+        show=False,
+        websocket_origin=origins,
+        auth_provider=SessionAuth(ctx),
+        cookie_secret=s.cookie_secret.get(),
+        extra_patterns=tornado_patterns(ctx),
+        # INV-17: the embedded session token carries no cookies and no Cookie header.
+        exclude_cookies=[s.cookie_name, s.session_cookie_name, XSRF_COOKIE],
+        exclude_headers=["Cookie", "Authorization"],
+        sign_sessions=True,
+        secret_key=s.session_secret.get(),
+        session_token_expiration=60,
+        xsrf_cookies=True,
+        use_index=False,
+        redirect_root=False,
+        use_xheaders=s.use_xheaders,
+        http_server_kwargs={
+            "max_header_size": s.max_header_bytes,
+            "max_body_size": s.max_body_bytes,
+            "body_timeout": 60,
+            "idle_connection_timeout": 120,
+        },
+        template_path=str(TEMPLATES),
+        transforms=[make_transform(page_paths=frozenset(p.path for p in PAGES), public_host=s.public_host,
+                                   tls=s.uses_tls)],
+        compress_response=False,
+    )

@@ -1,0 +1,389 @@
+"""One typed settings registry, read once at start-up.
+
+Every setting is declared in ``SETTINGS`` with its type, default and help text. Values come
+from the process environment, then from ``.env`` in the working directory, then from the
+declared default; a required setting with no value is a start-up error. Secrets are wrapped in
+``Secret`` so that ``repr``, ``str`` and log output show ``**********``.
+
+In development, secrets that are not set are generated once and kept in
+``$SMARTCODERS_HOME/dev-secrets.json`` (mode 0600) so sessions survive a restart. Production
+(``SMARTCODERS_ENV=production``) refuses to start with a missing or weak secret, a plain-HTTP
+``APP_URL`` or embedded services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from app.errors import ConfigError
+
+MASK: Final = "**********"
+
+
+class Secret:
+    """A secret string that never shows its value in ``repr``/``str``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``N/SECONDS``: at most ``limit`` events per ``window`` seconds."""
+
+    limit: int
+    window: int
+
+    @classmethod
+    def parse(cls, raw: str) -> RateLimit:
+        try:
+            count, _, seconds = raw.partition("/")
+            parsed = cls(int(count), int(seconds))
+        except ValueError:
+            raise ValueError(f"expected N/SECONDS, got {raw!r}") from None
+        if parsed.limit < 1 or parsed.window < 1:
+            raise ValueError(f"limit and window must be positive, got {raw!r}")
+        return parsed
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.window}"
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"must be a positive integer, got {raw!r}")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"must be a positive number, got {raw!r}")
+    return value
+
+
+def _secret(raw: str) -> Secret:
+    return Secret(raw)
+
+
+def _environment(raw: str) -> Environment:
+    return Environment(raw.strip().lower())
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _log_format(raw: str) -> str:
+    if raw not in {"json", "console"}:
+        raise ValueError(f"expected json or console, got {raw!r}")
+    return raw
+
+
+REQUIRED: Final = object()
+GENERATED: Final = object()  # a secret generated in development, required in production
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+
+# The registry. `.env.example` must list every name here (INV-9, checked by a test).
+SETTINGS: Final[tuple[SettingSpec, ...]] = (
+    SettingSpec("SMARTCODERS_ENV", _environment, Environment.DEVELOPMENT,
+                "development, test or production; production enforces strong secrets, HTTPS and external services"),
+    SettingSpec("SMARTCODERS_HOME", Path, Path(".smartcoders"),
+                "Folder for the embedded PostgreSQL and Redis data, dev secrets and the audit checkpoint"),
+    SettingSpec("DATABASE_URL", _secret, None,
+                "PostgreSQL URL the app connects with (a role that owns no table and cannot bypass RLS); unset = embedded PostgreSQL", secret=True),
+    SettingSpec("DATABASE_OWNER_URL", _secret, None,
+                "PostgreSQL URL of the schema owner, used only by `smartcoders migrate`; unset = DATABASE_URL", secret=True),
+    SettingSpec("REDIS_URL", _secret, None,
+                "Redis URL for rate limits, caches and live fan-out; unset = embedded Redis", secret=True),
+    SettingSpec("APP_URL", _url, "http://localhost:5006",
+                "Public base URL; decides the websocket origin allow-list and whether cookies are Secure/__Host-"),
+    SettingSpec("HOST", str, "127.0.0.1", "Interface the web server listens on"),
+    SettingSpec("PORT", _positive_int, 5006, "Port the web server listens on"),
+    SettingSpec("USE_XHEADERS", _bool, False,
+                "Trust X-Forwarded-For/X-Real-IP from the reverse proxy (set true behind nginx)"),
+    SettingSpec("JWT_SECRET", _secret, GENERATED, "HS256 key for session JWTs (>= 32 random characters)", secret=True),
+    SettingSpec("COOKIE_SECRET", _secret, GENERATED,
+                "Key that signs cookies and CSRF tokens (>= 32 random characters)", secret=True),
+    SettingSpec("SESSION_SECRET", _secret, GENERATED,
+                "Key that signs Bokeh session ids and tokens (>= 32 random characters)", secret=True),
+    SettingSpec("WEBHOOK_SIGNING_SECRET", _secret, GENERATED,
+                "HMAC-SHA256 key for inbound webhooks (>= 32 random characters)", secret=True),
+    SettingSpec("SESSION_COOKIE_NAME", str, "smartcoders_session",
+                "Session cookie name; prefixed with __Host- when APP_URL is https"),
+    SettingSpec("SESSION_IDLE_MINUTES", _positive_int, 15, "Sign a session out after this many idle minutes"),
+    SettingSpec("SESSION_ABSOLUTE_HOURS", _positive_int, 12, "Sign a session out this many hours after login, active or not"),
+    SettingSpec("SESSION_WATCHDOG_SECONDS", _positive_float, 5.0,
+                "How often an open page re-checks that its session is still valid"),
+    SettingSpec("LOGIN_LIMIT_ACCOUNT", RateLimit.parse, RateLimit(100, 3600),
+                "Login attempts per normalised email (existing or not), as N/SECONDS"),
+    SettingSpec("LOGIN_LIMIT_ACCOUNT_IP", RateLimit.parse, RateLimit(10, 900),
+                "Login attempts per email and client IP, as N/SECONDS"),
+    SettingSpec("LOGIN_LIMIT_IP", RateLimit.parse, RateLimit(300, 900),
+                "Login and registration attempts per client IP, as N/SECONDS"),
+    SettingSpec("PASSWORD_HASH_MEMORY_KIB", _positive_int, 65536,
+                "argon2id memory cost in KiB (OWASP floor 19456)"),
+    SettingSpec("PASSWORD_HASH_TIME_COST", _positive_int, 3, "argon2id iterations (OWASP floor 2)"),
+    SettingSpec("PASSWORD_HASH_PARALLELISM", _positive_int, 4, "argon2id lanes"),
+    SettingSpec("PASSWORD_HASH_WORKERS", _positive_int, 2,
+                "Threads that verify passwords, off the event loop; bounds hashing CPU"),
+    SettingSpec("DB_POOL_SIZE", _positive_int, 10, "Connections kept in the pool per process"),
+    SettingSpec("DB_POOL_TIMEOUT_SECONDS", _positive_float, 2.0, "Wait at most this long for a pooled connection"),
+    SettingSpec("DB_STATEMENT_TIMEOUT_MS", _positive_int, 15000, "statement_timeout for app connections"),
+    SettingSpec("REDIS_TIMEOUT_SECONDS", _positive_float, 0.25,
+                "Socket and connect timeout of every Redis call (one retry at most)"),
+    SettingSpec("AUDIT_VERIFY_MINUTES", _positive_int, 15, "How often the worker re-verifies the audit hash chain"),
+    SettingSpec("SCHEDULER_HEARTBEAT_SECONDS", _positive_int, 30, "How often the scheduler records its heartbeat"),
+    SettingSpec("MAX_BODY_BYTES", _positive_int, 50 * 1024 * 1024, "Largest request body accepted"),
+    SettingSpec("MAX_HEADER_BYTES", _positive_int, 64 * 1024,
+                "Largest request header block; keep in step with nginx large_client_header_buffers (INV-13)"),
+    SettingSpec("LOG_LEVEL", str, "INFO", "Log level: DEBUG, INFO, WARNING or ERROR"),
+    SettingSpec("LOG_FORMAT", _log_format, "json", "json for machines, console for people"),
+    SettingSpec("SMARTCODERS_DEMO_PASSWORD", _secret, None,
+                "Password for the demo logins of `serve --demo`; unset = generated and printed", secret=True),
+)
+
+_SECRET_NAMES: Final = ("JWT_SECRET", "COOKIE_SECRET", "SESSION_SECRET", "WEBHOOK_SIGNING_SECRET")
+_WEAK_SECRETS: Final = frozenset(
+    {"secret", "changeme", "change-me", "password", "development", "test", "example", "default", "placeholder"}
+)
+MIN_SECRET_LENGTH: Final = 32
+ARGON2_MIN_MEMORY_KIB: Final = 19456
+ARGON2_MIN_TIME_COST: Final = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    smartcoders_env: Environment
+    smartcoders_home: Path
+    database_url: Secret | None
+    database_owner_url: Secret | None
+    redis_url: Secret | None
+    app_url: str
+    host: str
+    port: int
+    use_xheaders: bool
+    jwt_secret: Secret
+    cookie_secret: Secret
+    session_secret: Secret
+    webhook_signing_secret: Secret
+    session_cookie_name: str
+    session_idle_minutes: int
+    session_absolute_hours: int
+    session_watchdog_seconds: float
+    login_limit_account: RateLimit
+    login_limit_account_ip: RateLimit
+    login_limit_ip: RateLimit
+    password_hash_memory_kib: int
+    password_hash_time_cost: int
+    password_hash_parallelism: int
+    password_hash_workers: int
+    db_pool_size: int
+    db_pool_timeout_seconds: float
+    db_statement_timeout_ms: int
+    redis_timeout_seconds: float
+    audit_verify_minutes: int
+    scheduler_heartbeat_seconds: int
+    max_body_bytes: int
+    max_header_bytes: int
+    log_level: str
+    log_format: str
+    smartcoders_demo_password: Secret | None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_production(self) -> bool:
+        return self.smartcoders_env is Environment.PRODUCTION
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.app_url.startswith("https://")
+
+    @property
+    def cookie_name(self) -> str:
+        """The session cookie's real name: ``__Host-`` prefixed under TLS (Secure, Path=/, no Domain)."""
+        return f"__Host-{self.session_cookie_name}" if self.uses_tls else self.session_cookie_name
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.app_url).netloc
+
+    def redacted(self) -> dict[str, str]:
+        """Every setting as text, secrets masked: safe to log or print."""
+        out: dict[str, str] = {}
+        for spec in SETTINGS:
+            value = getattr(self, spec.name.lower())
+            out[spec.name] = MASK if spec.secret and value is not None else str(value)
+        return out
+
+
+def _dev_secret(home: Path, name: str) -> Secret:
+    path = home / "dev-secrets.json"
+    home.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return Secret(stored[name])
+
+
+def _weak(value: str) -> bool:
+    return (
+        len(value) < MIN_SECRET_LENGTH
+        or value.lower() in _WEAK_SECRETS
+        or len(set(value)) < 8
+        or any(word in value.lower() for word in ("changeme", "placeholder", "example"))
+    )
+
+
+def _check(settings: Settings) -> None:
+    problems: list[str] = []
+    if settings.password_hash_memory_kib < ARGON2_MIN_MEMORY_KIB:
+        problems.append(f"PASSWORD_HASH_MEMORY_KIB must be at least {ARGON2_MIN_MEMORY_KIB} (OWASP floor)")
+    if settings.password_hash_time_cost < ARGON2_MIN_TIME_COST:
+        problems.append(f"PASSWORD_HASH_TIME_COST must be at least {ARGON2_MIN_TIME_COST} (OWASP floor)")
+    if settings.is_production:
+        seen: set[str] = set()
+        for name in _SECRET_NAMES:
+            source = settings.sources.get(name)
+            value = getattr(settings, name.lower()).get()
+            if source not in {"environment", ".env"}:
+                problems.append(f"{name} must be set in production")
+            elif _weak(value):
+                problems.append(f"{name} is weak: use at least {MIN_SECRET_LENGTH} random characters")
+            elif value in seen:
+                problems.append(f"{name} must differ from the other secrets")
+            seen.add(value)
+        if not settings.uses_tls:
+            problems.append("APP_URL must be https:// in production")
+        if settings.database_url is None:
+            problems.append("DATABASE_URL must be set in production (no embedded PostgreSQL)")
+        if settings.redis_url is None:
+            problems.append("REDIS_URL must be set in production (no embedded Redis)")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Read every setting once: environment, then ``.env``, then default, else ConfigError."""
+    environ = os.environ if environ is None else environ
+    dotenv: dict[str, str | None] = dotenv_values(env_file) if env_file is not None and env_file.exists() else {}
+    raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    errors: list[str] = []
+    for spec in SETTINGS:
+        if spec.name in environ and environ[spec.name] != "":
+            text, source = environ[spec.name], "environment"
+        elif dotenv.get(spec.name):
+            text, source = str(dotenv[spec.name]), ".env"
+        else:
+            text, source = None, "default"
+        sources[spec.name] = source
+        if text is None:
+            if spec.default is REQUIRED:
+                errors.append(f"{spec.name} is required ({spec.help})")
+            raw[spec.name] = spec.default
+            continue
+        try:
+            raw[spec.name] = spec.parse(text)
+        except (ValueError, TypeError) as exc:
+            shown = MASK if spec.secret else repr(text)
+            errors.append(f"{spec.name}={shown} is invalid: {exc}")
+    if errors:
+        raise ConfigError("; ".join(errors))
+    home = Path(raw["SMARTCODERS_HOME"]).expanduser().resolve()
+    raw["SMARTCODERS_HOME"] = home
+    env = raw["SMARTCODERS_ENV"]
+    for name in _SECRET_NAMES:
+        if raw[name] is GENERATED:
+            # Production gets a placeholder that _check refuses; nothing is written to disk.
+            raw[name] = Secret("") if env is Environment.PRODUCTION else _dev_secret(home, name)
+    settings = Settings(**{spec.name.lower(): raw[spec.name] for spec in SETTINGS}, sources=sources)
+    _check(settings)
+    return settings
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use and never changed afterwards."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def configure(settings: Settings) -> Settings:
+    """Install explicitly built settings (the CLI and the test suite do this once at start)."""
+    global _current
+    _current = settings
+    return settings
+
+
+def setting_names() -> list[str]:
+    return [spec.name for spec in SETTINGS]
+
+
+assert [f.name for f in fields(Settings) if f.name != "sources"] == [s.name.lower() for s in SETTINGS]

@@ -1,0 +1,78 @@
+"""Process start-up for the data layer: resolve URLs (embedded or external), build the engine and
+the Redis client, and stop embedded servers cleanly on shutdown."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.settings import Settings
+from datalayer import embedded
+from datalayer.engine import make_engine
+from datalayer.redis_client import install_redis, make_redis
+from datalayer.scope import install_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    app_url: str
+    owner_url: str
+    redis_url: str
+    embedded_pg: embedded.EmbeddedPostgres | None = None
+    embedded_redis: embedded.EmbeddedRedis | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        from datalayer.scope import get_engine
+
+        try:
+            get_engine().dispose()
+        except RuntimeError:
+            pass
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+        if self.embedded_pg is not None:
+            self.embedded_pg.stop()
+
+
+def resolve(settings: Settings) -> Services:
+    """Start embedded PostgreSQL/Redis for whatever URL is not configured."""
+    pg = None
+    rd = None
+    if settings.database_url is None:
+        pg = embedded.start_postgres(settings.smartcoders_home)
+        app_url, owner_url = pg.app_url, pg.owner_url
+        log.info("embedded_postgres_started", extra={"socket_dir": pg.socket_dir})
+    else:
+        app_url = settings.database_url.get()
+        owner_url = settings.database_owner_url.get() if settings.database_owner_url else app_url
+    if settings.redis_url is None:
+        rd = embedded.start_redis(settings.smartcoders_home)
+        redis_url = rd.url
+        log.info("embedded_redis_started")
+    else:
+        redis_url = settings.redis_url.get()
+    services = Services(app_url=app_url, owner_url=owner_url, redis_url=redis_url, embedded_pg=pg, embedded_redis=rd)
+    atexit.register(services.stop)
+    return services
+
+
+def connect(settings: Settings, services: Services, **engine_options: Any) -> None:
+    """Install the process engine (as the app role) and Redis client."""
+    install_engine(
+        make_engine(
+            services.app_url,
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            **engine_options,
+        )
+    )
+    install_redis(make_redis(services.redis_url, timeout=settings.redis_timeout_seconds))

@@ -1,0 +1,76 @@
+"""Redis helpers with explicit timeouts and a small retry budget.
+
+redis-py's default retries stall about 9 s on a hung server even with a short socket timeout;
+every client here allows one retry with a tiny backoff, so a call fails in roughly
+2 x ``timeout`` and callers can fail closed (rate limits) or open (caches) deliberately.
+Keys never contain PHI: emails and IPs are hashed before they become part of a key.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
+
+from app.errors import ServiceUnavailable
+
+
+def make_redis(url: str, *, timeout: float = 0.25) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(ConstantBackoff(0.01), retries=1),
+        retry_on_timeout=True,
+        health_check_interval=30,
+        decode_responses=True,
+    )
+
+
+_client: redis.Redis | None = None
+
+
+def install_redis(client: redis.Redis) -> None:
+    global _client
+    _client = client
+
+
+def get_redis() -> redis.Redis:
+    if _client is None:
+        raise RuntimeError("redis client not installed; call datalayer.db.connect() first")
+    return _client
+
+
+def count_in_windows(keys: list[tuple[str, int]], *, now: float | None = None) -> list[int]:
+    """Atomically add one to each fixed-window counter ``(key, window_seconds)``; return the new counts.
+
+    Raises ServiceUnavailable when Redis cannot answer in time, so callers fail closed.
+    """
+    now = time.time() if now is None else now
+    try:
+        pipe = get_redis().pipeline(transaction=True)
+        for key, window in keys:
+            bucket = f"{key}:{int(now // window)}"
+            pipe.incr(bucket)
+            pipe.expire(bucket, window + 5)
+        results = pipe.execute()
+    except redis.RedisError as exc:
+        raise ServiceUnavailable("rate limiter unavailable") from exc
+    return [int(results[i * 2]) for i in range(len(keys))]
+
+
+def reset_windows(keys: list[tuple[str, int]], *, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    try:
+        get_redis().delete(*[f"{key}:{int(now // window)}" for key, window in keys])
+    except redis.RedisError:
+        pass  # best effort: the window expires on its own
+
+
+def ping() -> bool:
+    try:
+        return bool(get_redis().ping())
+    except redis.RedisError:
+        return False

@@ -1,0 +1,137 @@
+"""The shell every page lives in, and the checks every page runs when it is built (INV-16).
+
+``build(spec, ctx)`` is what the server calls for each new page session, over HTTP or over a
+websocket: it resumes the session from the signed token payload, re-checks the page's
+permission from the registry (deny by default), and only then constructs the page. A watchdog
+re-validates the session every few seconds and sends a revoked, expired or demoted session to
+``/login``, clearing the page first so no data stays on screen.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+import tokens
+from app.authz import ROLE_LABELS, Permission, Principal
+from app.context import AppContext
+from app.errors import NotAuthenticated
+from app.logs import get_logger
+from pages.identity import current_principal
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    label: str
+    permission: Permission
+
+
+class SecurePage(pn.viewable.Viewer):
+    """Base for every page. Subclasses set ``title`` and implement ``body()``."""
+
+    title: ClassVar[str] = ""
+    status = param.String(default="", doc="Last action's outcome, shown to the user")
+
+    def __init__(self, *, principal: Principal, ctx: AppContext, nav: list[NavItem], **params: Any) -> None:
+        super().__init__(**params)
+        self.principal = principal
+        self.ctx = ctx
+        self.nav = nav
+
+    # Every action re-resumes the session: a revoked session or lost permission stops it.
+    def fresh_principal(self, permission: Permission) -> Principal:
+        principal = current_principal(self.ctx, touch=True)
+        if principal is None:
+            raise NotAuthenticated()
+        principal.require(permission)
+        self.principal = principal
+        return principal
+
+    def body(self) -> list[Any]:
+        raise NotImplementedError
+
+    def __panel__(self) -> Any:
+        return shell(self.principal, self.ctx, self.nav, self.title, self.body())
+
+
+def _css() -> list[str]:
+    return [tokens.app_css()]
+
+
+def user_menu_html(principal: Principal, csrf: str) -> str:
+    role = principal.role.value
+    return (
+        '<div class="sc-usermenu">'
+        f'<span class="sc-usermenu__name">{html.escape(principal.name)}</span>'
+        f'<span class="sc-badge sc-badge--{role}">{html.escape(ROLE_LABELS[principal.role])}</span>'
+        '<form method="post" action="/logout" class="sc-usermenu__form">'
+        f'<input type="hidden" name="_xsrf" value="{html.escape(csrf)}">'
+        '<button type="submit" class="sc-linkbutton sc-signout">Sign out</button></form></div>'
+    )
+
+
+def shell(principal: Principal, ctx: AppContext, nav: list[NavItem], title: str, main: list[Any]) -> Any:
+    links = [
+        pmui.Button(label=item.label, href=item.path, variant="text", sizing_mode="stretch_width",
+                    button_type="primary" if item.label == title else "default", css_classes=["sc-nav-link"])
+        for item in nav
+        if principal.can(item.permission)
+    ]
+    header = pn.pane.HTML(user_menu_html(principal, ctx.auth.csrf_token(principal)), css_classes=["sc-header-user"],
+                          stylesheets=_css(), sizing_mode="stretch_width")
+    return pmui.Page(
+        title="SmartCoders",
+        sidebar=[pn.Column(*links, sizing_mode="stretch_width")],
+        sidebar_width=220,
+        header=[header],
+        main=[pn.Column(pn.pane.HTML(f'<h1 class="sc-page-title">{html.escape(title)}</h1>', stylesheets=_css()),
+                        *main, sizing_mode="stretch_width", css_classes=["sc-main"])],
+        theme_config=tokens.theme_config(),
+    )
+
+
+def message_view(heading: str, message: str) -> Any:
+    return pn.pane.HTML(
+        f'<div class="sc-auth"><div class="sc-card"><h1>{html.escape(heading)}</h1>'
+        f'<p>{html.escape(message)}</p><p><a href="/">Go to SmartCoders</a></p></div></div>',
+        stylesheets=_css(), sizing_mode="stretch_width", css_classes=["sc-message"],
+    )
+
+
+def _start_watchdog(ctx: AppContext, permission: Permission, root: pn.Column) -> None:
+    def check() -> None:
+        principal = current_principal(ctx, touch=False)
+        if principal is not None and principal.can(permission):
+            return
+        log.info("page_session_ended", reason="revoked_or_forbidden")
+        root.objects = [message_view("Signed out", "Your session has ended. Sign in again to continue.")]
+        callback.stop()
+        if pn.state.location is not None:
+            pn.state.location.href = "/login?notice=expired"
+
+    callback = pn.state.add_periodic_callback(check, period=int(ctx.settings.session_watchdog_seconds * 1000))
+
+
+def build(page_cls: type[SecurePage], permission: Permission, ctx: AppContext, nav: list[NavItem]) -> Callable[[], Any]:
+    def factory() -> Any:
+        principal = current_principal(ctx, touch=True)
+        if principal is None:
+            return message_view("Signed out", "Sign in to continue.")
+        if not principal.can(permission):
+            log.warning("authz_fail", page=page_cls.__name__, role=principal.role)
+            return message_view("Forbidden", "You do not have permission to open this page.")
+        root = pn.Column(page_cls(principal=principal, ctx=ctx, nav=nav), sizing_mode="stretch_both")
+        _start_watchdog(ctx, permission, root)
+        return root
+
+    factory.__name__ = f"build_{page_cls.__name__}"
+    return factory
