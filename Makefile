@@ -4,7 +4,8 @@
 #   make test   run the whole test suite (browser tests included)
 #   make lint   ruff check, ruff format --check, mypy
 #
-# Override the interpreter with `make PYTHON=/path/to/python3.12 …`.
+# Override the interpreter with `make PYTHON=/path/to/python3.12 …`; pass pytest options with
+# `make test PYTEST_ARGS="-k login -x"`.
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -53,7 +54,10 @@ test: install
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit $$status
 
+# All three checks run even when one fails, so one pass shows every finding.
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status

@@ -35,4 +35,3 @@ def start(*, apply_migrations: bool | None = True, settings: Settings | None = N
             log.info("migrations_applied", versions=[m.version for m in applied])
     db.connect(settings, services)
     return Runtime(settings=settings, services=services, ctx=build_context(settings))
-

@@ -124,8 +124,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_create_org(args: argparse.Namespace) -> int:
     rt = bootstrap.start()
     try:
-        org_id = create_organisation(name=args.name.strip(), manager_email=None, manager_name=None,
-                                     password_hash=None, actor=CLI_ACTOR, slug=args.slug)
+        org_id = create_organisation(
+            name=args.name.strip(),
+            manager_email=None,
+            manager_name=None,
+            password_hash=None,
+            actor=CLI_ACTOR,
+            slug=args.slug,
+        )
         from datalayer.queries import orgs
         from datalayer.scope import org_scope
 
@@ -167,10 +173,23 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 raise ValidationFailed(f"{email} already has an account")
         name = args.name or email.split("@")[0].replace(".", " ").title()
         with org_scope(org_id) as scope:
-            user = users.insert(scope, user_id=uuid.uuid4(), email=email, name=name, role=role,
-                                password_hash=rt.ctx.hasher.hash(password), now=datetime.now(UTC))
-            audit.record(scope, action="user_created", actor=CLI_ACTOR, object_type="user", object_id=user.id,
-                         details={"role": role.value, "via": "cli"})
+            user = users.insert(
+                scope,
+                user_id=uuid.uuid4(),
+                email=email,
+                name=name,
+                role=role,
+                password_hash=rt.ctx.hasher.hash(password),
+                now=datetime.now(UTC),
+            )
+            audit.record(
+                scope,
+                action="user_created",
+                actor=CLI_ACTOR,
+                object_type="user",
+                object_id=user.id,
+                details={"role": role.value, "via": "cli"},
+            )
         out(f"Created {role.value} {email} in {args.org} (id {user.id}).")
     finally:
         rt.stop()
@@ -220,7 +239,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--port", type=int, help="port (default PORT)")
         sp.set_defaults(func=func)
     sub.add_parser("worker", help="scheduled jobs only").set_defaults(func=cmd_worker)
-    sub.add_parser("migrate", help="apply pending database migrations as the schema owner").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply pending database migrations as the schema owner").set_defaults(
+        func=cmd_migrate
+    )
     sp = sub.add_parser("create-org", help="create an organisation")
     sp.add_argument("name")
     sp.add_argument("--slug", help="short name used by --org options (default: from the name)")
@@ -232,7 +253,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="display name (default: from the email)")
     sp.set_defaults(func=cmd_create_user)
     sub.add_parser("verify-audit-log", help="recompute every audit hash chain; exit 1 if tampered").set_defaults(
-        func=cmd_verify_audit_log)
+        func=cmd_verify_audit_log
+    )
     return p
 
 

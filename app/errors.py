@@ -1,17 +1,17 @@
 """The exception tree. Each error maps to one HTTP status and one JSON error code, in one place.
 
-    SmartCodersError
-    ├── ConfigError            start-up configuration is missing or unsafe (no HTTP mapping)
-    ├── MigrationError         a migration file is missing, edited after it was applied, or failed
-    ├── ValidationFailed       400  input failed validation; carries per-field messages
-    ├── NotAuthenticated       401  no valid session
-    ├── PermissionDenied       403  signed in, but the role lacks the permission
-    ├── CsrfFailed             403  missing or wrong CSRF token, or a cross-site request
-    ├── NotFound               404  the object does not exist *or belongs to another organisation*
-    ├── Conflict               409  the change conflicts with the current state (duplicate, stale version)
-    ├── UnsupportedMediaType   415  request body is not JSON
-    ├── RateLimited            429  too many attempts
-    └── ServiceUnavailable     503  a dependency (PostgreSQL, Redis) is down; the action was not done
+SmartCodersError
+├── ConfigError            start-up configuration is missing or unsafe (no HTTP mapping)
+├── MigrationError         a migration file is missing, edited after it was applied, or failed
+├── ValidationFailed       400  input failed validation; carries per-field messages
+├── NotAuthenticated       401  no valid session
+├── PermissionDenied       403  signed in, but the role lacks the permission
+├── CsrfFailed             403  missing or wrong CSRF token, or a cross-site request
+├── NotFound               404  the object does not exist *or belongs to another organisation*
+├── Conflict               409  the change conflicts with the current state (duplicate, stale version)
+├── UnsupportedMediaType   415  request body is not JSON
+├── RateLimited            429  too many attempts
+└── ServiceUnavailable     503  a dependency (PostgreSQL, Redis) is down; the action was not done
 """
 
 from __future__ import annotations

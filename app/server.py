@@ -12,6 +12,7 @@ from bokeh.server.auth_provider import AuthProvider
 from panel.io.application import build_applications
 from tornado.web import RequestHandler
 
+import tokens
 from app.authz import Principal
 from app.context import AppContext
 from app.http.base import XSRF_COOKIE
@@ -56,8 +57,11 @@ def make_authorize(ctx: AppContext) -> Any:
             return False
         try:
             principal: Principal | None = ctx.auth.resume(
-                org_id=UUID(identity["org"]), user_id=UUID(identity["sub"]), session_id=UUID(identity["sid"]),
-                touch=False)
+                org_id=UUID(identity["org"]),
+                user_id=UUID(identity["sub"]),
+                session_id=UUID(identity["sid"]),
+                touch=False,
+            )
         except (KeyError, ValueError):
             return False
         allowed = principal is not None and principal.can(spec.permission)
@@ -71,6 +75,7 @@ def make_authorize(ctx: AppContext) -> Any:
 def make_server(ctx: AppContext, *, host: str, port: int) -> Any:
     """A started-later Bokeh server with every page and route; call ``.start()`` then run the loop."""
     s = ctx.settings
+    pn.config.global_css = [tokens.css_variables()]
     pn.config.authorize_callback = make_authorize(ctx)
     pn.config.auth_template = str(TEMPLATES / "forbidden.html")
     apps = build_applications(
@@ -107,7 +112,8 @@ def make_server(ctx: AppContext, *, host: str, port: int) -> Any:
             "idle_connection_timeout": 120,
         },
         template_path=str(TEMPLATES),
-        transforms=[make_transform(page_paths=frozenset(p.path for p in PAGES), public_host=s.public_host,
-                                   tls=s.uses_tls)],
+        transforms=[
+            make_transform(page_paths=frozenset(p.path for p in PAGES), public_host=s.public_host, tls=s.uses_tls)
+        ],
         compress_response=False,
     )

@@ -4,6 +4,7 @@ the Redis client, and stop embedded servers cleanly on shutdown."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +33,8 @@ class Services:
         self._stopped = True
         from datalayer.scope import get_engine
 
-        try:
+        with contextlib.suppress(RuntimeError):
             get_engine().dispose()
-        except RuntimeError:
-            pass
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
         if self.embedded_pg is not None:

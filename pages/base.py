@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel_material_ui.template.base import Page
 
 import tokens
 from app.authz import ROLE_LABELS, Permission, Principal
@@ -42,7 +43,7 @@ class SecurePage(pn.viewable.Viewer):
     status = param.String(default="", doc="Last action's outcome, shown to the user")
 
     def __init__(self, *, principal: Principal, ctx: AppContext, nav: list[NavItem], **params: Any) -> None:
-        super().__init__(**params)
+        super().__init__(**params)  # type: ignore[no-untyped-call]  # param.Parameterized is untyped
         self.principal = principal
         self.ctx = ctx
         self.nav = nav
@@ -63,8 +64,18 @@ class SecurePage(pn.viewable.Viewer):
         return shell(self.principal, self.ctx, self.nav, self.title, self.body())
 
 
+_SHELL_CSS = """
+.sc-usermenu { display: flex; align-items: center; justify-content: flex-end; gap: var(--app-space-3);
+  color: var(--app-color-primary-contrast); font-size: var(--app-font-size-sm); }
+.sc-usermenu__form { margin: 0; }
+.sc-signout { background: transparent; border: 1px solid currentColor; color: inherit; border-radius: var(--app-radius-sm);
+  padding: var(--app-space-1) var(--app-space-3); cursor: pointer; font: inherit; }
+.sc-signout:focus-visible { outline: 2px solid currentColor; outline-offset: 2px; }
+"""
+
+
 def _css() -> list[str]:
-    return [tokens.app_css()]
+    return [tokens.component_css(), _SHELL_CSS]
 
 
 def user_menu_html(principal: Principal, csrf: str) -> str:
@@ -81,20 +92,36 @@ def user_menu_html(principal: Principal, csrf: str) -> str:
 
 def shell(principal: Principal, ctx: AppContext, nav: list[NavItem], title: str, main: list[Any]) -> Any:
     links = [
-        pmui.Button(label=item.label, href=item.path, variant="text", sizing_mode="stretch_width",
-                    button_type="primary" if item.label == title else "default", css_classes=["sc-nav-link"])
+        pmui.Button(
+            label=item.label,
+            href=item.path,
+            variant="text",
+            sizing_mode="stretch_width",
+            color="primary" if item.label == title else "default",
+            css_classes=["sc-nav-link"],
+        )
         for item in nav
         if principal.can(item.permission)
     ]
-    header = pn.pane.HTML(user_menu_html(principal, ctx.auth.csrf_token(principal)), css_classes=["sc-header-user"],
-                          stylesheets=_css(), sizing_mode="stretch_width")
-    return pmui.Page(
+    header = pn.pane.HTML(
+        user_menu_html(principal, ctx.auth.csrf_token(principal)),
+        css_classes=["sc-header-user"],
+        stylesheets=_css(),
+        sizing_mode="stretch_width",
+    )
+    return Page(
         title="SmartCoders",
         sidebar=[pn.Column(*links, sizing_mode="stretch_width")],
         sidebar_width=220,
         header=[header],
-        main=[pn.Column(pn.pane.HTML(f'<h1 class="sc-page-title">{html.escape(title)}</h1>', stylesheets=_css()),
-                        *main, sizing_mode="stretch_width", css_classes=["sc-main"])],
+        main=[
+            pn.Column(
+                pn.pane.HTML(f'<h1 class="sc-page-title">{html.escape(title)}</h1>', stylesheets=_css()),
+                *main,
+                sizing_mode="stretch_width",
+                css_classes=["sc-main"],
+            )
+        ],
         theme_config=tokens.theme_config(),
     )
 
@@ -103,7 +130,9 @@ def message_view(heading: str, message: str) -> Any:
     return pn.pane.HTML(
         f'<div class="sc-auth"><div class="sc-card"><h1>{html.escape(heading)}</h1>'
         f'<p>{html.escape(message)}</p><p><a href="/">Go to SmartCoders</a></p></div></div>',
-        stylesheets=_css(), sizing_mode="stretch_width", css_classes=["sc-message"],
+        stylesheets=_css(),
+        sizing_mode="stretch_width",
+        css_classes=["sc-message"],
     )
 
 

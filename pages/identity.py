@@ -59,7 +59,8 @@ def current_principal(ctx: AppContext, *, touch: bool = False) -> Principal | No
     if identity is None:
         return None
     try:
-        return ctx.auth.resume(org_id=UUID(identity["org"]), user_id=UUID(identity["sub"]),
-                               session_id=UUID(identity["sid"]), touch=touch)
+        return ctx.auth.resume(
+            org_id=UUID(identity["org"]), user_id=UUID(identity["sub"]), session_id=UUID(identity["sid"]), touch=touch
+        )
     except (KeyError, ValueError):
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 from uuid import UUID
 
@@ -31,50 +32,76 @@ class UsersPage(SecurePage):
         super().__init__(**params)
         self.users: list[User] = []
         self.table = pn.widgets.Tabulator(
-            pd.DataFrame(), disabled=True, selectable=1, show_index=False, sizing_mode="stretch_width",
-            layout="fit_columns", pagination="local", page_size=25, css_classes=["sc-users-table"],
-            header_filters={"Name": {"type": "input", "func": "like", "placeholder": "Filter"},
-                            "Email": {"type": "input", "func": "like", "placeholder": "Filter"}},
+            pd.DataFrame(),
+            disabled=True,
+            selectable=1,
+            show_index=False,
+            sizing_mode="stretch_width",
+            layout="fit_columns",
+            pagination="local",
+            page_size=25,
+            css_classes=["sc-users-table"],
+            header_filters={
+                "Name": {"type": "input", "func": "like", "placeholder": "Filter"},
+                "Email": {"type": "input", "func": "like", "placeholder": "Filter"},
+            },
         )
         self.table.param.watch(self._selected, "selection")
-        self.name = pmui.TextInput(label="Full name", sizing_mode="stretch_width", css_classes=["sc-new-name"])
-        self.email = pmui.TextInput(label="Email", sizing_mode="stretch_width", css_classes=["sc-new-email"])
-        self.role = pmui.Select(label="Role", options=ROLE_OPTIONS, value=Role.CODER.value,
-                                sizing_mode="stretch_width", css_classes=["sc-new-role"])
-        self.create = pmui.Button(label="Add user and send invitation", button_type="primary",
-                                  css_classes=["sc-create-user"])
+        self.new_name = pmui.TextInput(label="Full name", sizing_mode="stretch_width", css_classes=["sc-new-name"])
+        self.new_email = pmui.TextInput(label="Email", sizing_mode="stretch_width", css_classes=["sc-new-email"])
+        self.new_role = pmui.Select(
+            label="Role",
+            options=ROLE_OPTIONS,
+            value=Role.CODER.value,
+            sizing_mode="stretch_width",
+            css_classes=["sc-new-role"],
+        )
+        self.create = pmui.Button(label="Add user and send invitation", color="primary", css_classes=["sc-create-user"])
         self.create.on_click(self._create)
-        self.create_notice = pmui.Alert(object="", alert_type="success", visible=False, sizing_mode="stretch_width",
-                                        css_classes=["sc-create-notice"])
-        self.selected_label = pn.pane.HTML("<p class=\"sc-muted\">Select a user in the table to change their "
-                                           "role or access.</p>", sizing_mode="stretch_width")
-        self.edit_role = pmui.Select(label="Role", options=ROLE_OPTIONS, disabled=True, width=220,
-                                     css_classes=["sc-edit-role"])
-        self.save_role = pmui.Button(label="Change role", disabled=True, variant="outlined",
-                                     css_classes=["sc-save-role"])
+        self.create_notice = pmui.Alert(
+            object="",
+            alert_type="success",
+            visible=False,
+            sizing_mode="stretch_width",
+            css_classes=["sc-create-notice"],
+        )
+        self.selected_label = pn.pane.HTML(
+            '<p class="sc-muted">Select a user in the table to change their role or access.</p>',
+            sizing_mode="stretch_width",
+        )
+        self.edit_role = pmui.Select(
+            label="Role", options=ROLE_OPTIONS, disabled=True, width=220, css_classes=["sc-edit-role"]
+        )
+        self.save_role = pmui.Button(
+            label="Change role", disabled=True, variant="outlined", css_classes=["sc-save-role"]
+        )
         self.save_role.on_click(self._change_role)
-        self.toggle = pmui.Button(label="Deactivate", disabled=True, variant="outlined", button_type="danger",
-                                  css_classes=["sc-toggle-active"])
+        self.toggle = pmui.Button(
+            label="Deactivate", disabled=True, variant="outlined", color="error", css_classes=["sc-toggle-active"]
+        )
         self.toggle.on_click(self._toggle_active)
-        self.resend = pmui.Button(label="Resend invitation", disabled=True, variant="text",
-                                  css_classes=["sc-resend"])
+        self.resend = pmui.Button(label="Resend invitation", disabled=True, variant="text", css_classes=["sc-resend"])
         self.resend.on_click(self._resend)
-        self.edit_notice = pmui.Alert(object="", alert_type="success", visible=False, sizing_mode="stretch_width",
-                                      css_classes=["sc-edit-notice"])
+        self.edit_notice = pmui.Alert(
+            object="", alert_type="success", visible=False, sizing_mode="stretch_width", css_classes=["sc-edit-notice"]
+        )
         self._reload()
 
     # -- data ---------------------------------------------------------------------------
 
     def _reload(self, keep: UUID | None = None) -> None:
         self.users = user_actions.list_users(self.principal)
-        self.table.value = pd.DataFrame({
-            "Name": [u.name for u in self.users],
-            "Email": [u.email for u in self.users],
-            "Role": [ROLE_LABELS[Role(u.role)] for u in self.users],
-            "Status": [_status(u) for u in self.users],
-            "Last sign-in": [u.last_login_at.strftime("%d %b %Y %H:%M") if u.last_login_at else "Never"
-                             for u in self.users],
-        })
+        self.table.value = pd.DataFrame(
+            {
+                "Name": [u.name for u in self.users],
+                "Email": [u.email for u in self.users],
+                "Role": [ROLE_LABELS[Role(u.role)] for u in self.users],
+                "Status": [_status(u) for u in self.users],
+                "Last sign-in": [
+                    u.last_login_at.strftime("%d %b %Y %H:%M") if u.last_login_at else "Never" for u in self.users
+                ],
+            }
+        )
         index = next((i for i, u in enumerate(self.users) if u.id == keep), None)
         self.table.selection = [index] if index is not None else []
         self._selected()
@@ -90,13 +117,14 @@ class UsersPage(SecurePage):
             widget.disabled = not enabled
         self.resend.disabled = user is None or user.has_password or not user.is_active
         if user is None:
-            self.selected_label.object = ("<p class=\"sc-muted\">Select a user in the table to change their role "
-                                          "or access.</p>")
+            self.selected_label.object = (
+                '<p class="sc-muted">Select a user in the table to change their role or access.</p>'
+            )
             return
-        self.selected_label.object = f"<p><strong>{pn.util.escape(user.name)}</strong> · {pn.util.escape(user.email)}</p>"
+        self.selected_label.object = f"<p><strong>{html.escape(user.name)}</strong> · {html.escape(user.email)}</p>"
         self.edit_role.value = user.role
         self.toggle.label = "Deactivate" if user.is_active else "Reactivate"
-        self.toggle.button_type = "danger" if user.is_active else "primary"
+        self.toggle.color = "error" if user.is_active else "primary"
 
     def _notify(self, alert: Any, message: str, kind: str = "success") -> None:
         alert.alert_type = kind
@@ -108,8 +136,13 @@ class UsersPage(SecurePage):
     def _create(self, _: object) -> None:
         try:
             principal = self.fresh_principal(Permission.USERS_MANAGE)
-            created = user_actions.create_user(principal, email=self.email.value or "", name=self.name.value or "",
-                                               role=self.role.value or "", settings=self.ctx.settings)
+            created = user_actions.create_user(
+                principal,
+                email=self.new_email.value or "",
+                name=self.new_name.value or "",
+                role=self.new_role.value or "",
+                settings=self.ctx.settings,
+            )
         except NotAuthenticated:
             return
         except ValidationFailed as exc:
@@ -118,9 +151,12 @@ class UsersPage(SecurePage):
         except Conflict as exc:
             self._notify(self.create_notice, exc.message, "error")
             return
-        self.name.value = self.email.value = ""
-        self._notify(self.create_notice, f"{created.user.name} was added as {ROLE_LABELS[Role(created.user.role)]}. "
-                                         "An invitation email is on its way.")
+        self.new_name.value = self.new_email.value = ""
+        self._notify(
+            self.create_notice,
+            f"{created.user.name} was added as {ROLE_LABELS[Role(created.user.role)]}. "
+            "An invitation email is on its way.",
+        )
         self._reload(keep=created.user.id)
 
     def _run(self, action: Any, message: str) -> None:
@@ -140,28 +176,44 @@ class UsersPage(SecurePage):
 
     def _change_role(self, _: object) -> None:
         role = self.edit_role.value or ""
-        self._run(lambda p, u: user_actions.change_role(p, u.id, role),
-                  f"{{name}} is now {ROLE_LABELS.get(Role(role), role) if role in set(ROLE_OPTIONS.values()) else role}.")
+        self._run(
+            lambda p, u: user_actions.change_role(p, u.id, role),
+            f"{{name}} is now {ROLE_LABELS.get(Role(role), role) if role in set(ROLE_OPTIONS.values()) else role}.",
+        )
 
     def _toggle_active(self, _: object) -> None:
         user = self._target()
         if user is None:
             return
         active = not user.is_active
-        self._run(lambda p, u: user_actions.set_active(p, u.id, active),
-                  "{name} can sign in again." if active else "{name} was deactivated and signed out everywhere.")
+        self._run(
+            lambda p, u: user_actions.set_active(p, u.id, active),
+            "{name} can sign in again." if active else "{name} was deactivated and signed out everywhere.",
+        )
 
     def _resend(self, _: object) -> None:
-        self._run(lambda p, u: user_actions.resend_invitation(p, u.id, settings=self.ctx.settings),
-                  "A new invitation was sent to {name}.")
+        self._run(
+            lambda p, u: user_actions.resend_invitation(p, u.id, settings=self.ctx.settings),
+            "A new invitation was sent to {name}.",
+        )
 
     def body(self) -> list[Any]:
         return [
-            pmui.Paper(pn.pane.HTML('<h2 class="sc-section">People in your organisation</h2>'), self.table,
-                       self.selected_label,
-                       pn.Row(self.edit_role, self.save_role, self.toggle, self.resend, align="center"),
-                       self.edit_notice, sizing_mode="stretch_width", css_classes=["sc-card-section"]),
-            pmui.Paper(pn.pane.HTML('<h2 class="sc-section">Add a user</h2>'),
-                       pn.Row(self.name, self.email, self.role, sizing_mode="stretch_width"),
-                       self.create_notice, self.create, sizing_mode="stretch_width", css_classes=["sc-card-section"]),
+            pmui.Paper(
+                pn.pane.HTML('<h2 class="sc-section">People in your organisation</h2>'),
+                self.table,
+                self.selected_label,
+                pn.Row(self.edit_role, self.save_role, self.toggle, self.resend, align="center"),
+                self.edit_notice,
+                sizing_mode="stretch_width",
+                css_classes=["sc-card-section"],
+            ),
+            pmui.Paper(
+                pn.pane.HTML('<h2 class="sc-section">Add a user</h2>'),
+                pn.Row(self.new_name, self.new_email, self.new_role, sizing_mode="stretch_width"),
+                self.create_notice,
+                self.create,
+                sizing_mode="stretch_width",
+                css_classes=["sc-card-section"],
+            ),
         ]

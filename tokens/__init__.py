@@ -1002,8 +1002,7 @@ def apply_hv_defaults() -> None:
     cycle = hv.Cycle(values=options["cycle"])
     cycled = set(options["color_cycled_elements"])
     defaults = {
-        name: {**opts, "color": cycle} if name in cycled else opts
-        for name, opts in options["elements"].items()
+        name: {**opts, "color": cycle} if name in cycled else opts for name, opts in options["elements"].items()
     }
     hv.opts.defaults(defaults, backend="bokeh")
     hv.renderer("bokeh").theme = themes.Theme(json=options["bokeh_theme"])

@@ -35,7 +35,9 @@ def _uuid(raw: str) -> UUID:
 def _only(body: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationFailed(f"Unknown field(s): {', '.join(unknown)}.", fields={k: "Not allowed." for k in unknown})
+        raise ValidationFailed(
+            f"Unknown field(s): {', '.join(unknown)}.", fields=dict.fromkeys(unknown, "Not allowed.")
+        )
 
 
 class MeHandler(JsonHandler):
@@ -44,14 +46,16 @@ class MeHandler(JsonHandler):
     def get(self) -> None:
         assert self.principal is not None  # noqa: S101 - prepare() guarantees it
         overview = user_actions.account_overview(self.principal)
-        self.write_json({
-            "id": str(overview.user.id),
-            "email": overview.user.email,
-            "name": overview.user.name,
-            "role": overview.user.role,
-            "organization": {"id": str(self.principal.org_id), "name": overview.organization},
-            "permissions": sorted(p.value for p in Permission if self.principal.can(p)),
-        })
+        self.write_json(
+            {
+                "id": str(overview.user.id),
+                "email": overview.user.email,
+                "name": overview.user.name,
+                "role": overview.user.role,
+                "organization": {"id": str(self.principal.org_id), "name": overview.organization},
+                "permissions": sorted(p.value for p in Permission if self.principal.can(p)),
+            }
+        )
 
 
 class UsersHandler(JsonHandler):
@@ -69,9 +73,14 @@ class UsersHandler(JsonHandler):
         wrong = {k: "Required text." for k, v in fields.items() if not isinstance(v, str) or not v.strip()}
         if wrong:
             raise ValidationFailed(fields=wrong)
-        created = user_actions.create_user(self.principal, email=str(fields["email"]), name=str(fields["name"]),
-                                           role=str(fields["role"]), settings=self.ctx.settings,
-                                           client_ip=self.client_ip)
+        created = user_actions.create_user(
+            self.principal,
+            email=str(fields["email"]),
+            name=str(fields["name"]),
+            role=str(fields["role"]),
+            settings=self.ctx.settings,
+            client_ip=self.client_ip,
+        )
         self.write_json(user_json(created.user), status=201)
 
 

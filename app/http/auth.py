@@ -9,6 +9,7 @@ already had an account.
 from __future__ import annotations
 
 import asyncio
+
 from app.authz import ROLE_HOME
 from app.errors import NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from app.http.base import PUBLIC, BaseHandler, safe_next
@@ -42,10 +43,20 @@ class LoginHandler(BaseHandler):
             self.redirect(safe_next(self.get_query_argument("next", None), ROLE_HOME[self.principal.role]))
             return
         failed = self.get_query_argument("failed", None) is not None
-        notice = {"signed_out": "You have been signed out.", "expired": "Your session ended. Sign in again.",
-                  "registered": REGISTERED_MESSAGE}.get(self.get_query_argument("notice", ""), "")
-        self.render("login.html", title="Sign in", email="", next_url=safe_next(self.get_query_argument("next", None)),
-                    error=LOGIN_FAILED_MESSAGE if failed else "", notice=notice, script=True)
+        notice = {
+            "signed_out": "You have been signed out.",
+            "expired": "Your session ended. Sign in again.",
+            "registered": REGISTERED_MESSAGE,
+        }.get(self.get_query_argument("notice", ""), "")
+        self.render(
+            "login.html",
+            title="Sign in",
+            email="",
+            next_url=safe_next(self.get_query_argument("next", None)),
+            error=LOGIN_FAILED_MESSAGE if failed else "",
+            notice=notice,
+            script=True,
+        )
 
     async def post(self) -> None:
         email = self.get_body_argument("email", "")[:320]
@@ -55,8 +66,12 @@ class LoginHandler(BaseHandler):
         try:
             result = await loop.run_in_executor(
                 self.ctx.executor,
-                lambda: self.ctx.auth.login(email=email, password=password, client_ip=self.client_ip,
-                                            user_agent=self.request.headers.get("User-Agent")),
+                lambda: self.ctx.auth.login(
+                    email=email,
+                    password=password,
+                    client_ip=self.client_ip,
+                    user_agent=self.request.headers.get("User-Agent"),
+                ),
             )
         except LoginFailed:
             self.set_status(401)
@@ -106,8 +121,15 @@ class RegisterHandler(BaseHandler):
 
     def _form(self, values: dict[str, str], errors: dict[str, str], error: str, status: int = 200) -> None:
         self.set_status(status)
-        self.render("register.html", title="Create your organisation", values=values, errors=errors,
-                    error=error, notice="", script=False)
+        self.render(
+            "register.html",
+            title="Create your organisation",
+            values=values,
+            errors=errors,
+            error=error,
+            notice="",
+            script=False,
+        )
 
     async def post(self) -> None:
         values = {f: self.get_body_argument(f, "")[:300] for f in self.FIELDS}
@@ -116,9 +138,13 @@ class RegisterHandler(BaseHandler):
         try:
             await loop.run_in_executor(
                 self.ctx.executor,
-                lambda: self.ctx.auth.register(organization=values["organization"], name=values["name"],
-                                               email=values["email"], password=password,
-                                               client_ip=self.client_ip),
+                lambda: self.ctx.auth.register(
+                    organization=values["organization"],
+                    name=values["name"],
+                    email=values["email"],
+                    password=password,
+                    client_ip=self.client_ip,
+                ),
             )
         except ValidationFailed as exc:
             if self.wants_json():
@@ -136,8 +162,14 @@ class RegisterHandler(BaseHandler):
         if self.wants_json():
             self.write_json({"status": "accepted", "message": REGISTERED_MESSAGE}, 201)
         else:
-            self.render("message.html", title="Check your email", heading="Thanks",
-                        message=REGISTERED_MESSAGE, link_href="/login", link_text="Go to sign in")
+            self.render(
+                "message.html",
+                title="Check your email",
+                heading="Thanks",
+                message=REGISTERED_MESSAGE,
+                link_href="/login",
+                link_text="Go to sign in",
+            )
 
 
 class InviteHandler(BaseHandler):
@@ -147,8 +179,14 @@ class InviteHandler(BaseHandler):
 
     def _invalid(self, exc: NotFound) -> None:
         self.set_status(404)
-        self.render("message.html", title="Invitation", heading="This link cannot be used", message=exc.message,
-                    link_href="/login", link_text="Go to sign in")
+        self.render(
+            "message.html",
+            title="Invitation",
+            heading="This link cannot be used",
+            message=exc.message,
+            link_href="/login",
+            link_text="Go to sign in",
+        )
 
     def get(self) -> None:
         token = self.get_query_argument("token", "")[:200]
@@ -158,8 +196,16 @@ class InviteHandler(BaseHandler):
             self._invalid(exc)
             return
         self.set_header("Referrer-Policy", "no-referrer")
-        self.render("invite.html", title="Set your password", name=view.name, organization=view.organization,
-                    token=token, errors={}, error="", script=False)
+        self.render(
+            "invite.html",
+            title="Set your password",
+            name=view.name,
+            organization=view.organization,
+            token=token,
+            errors={},
+            error="",
+            script=False,
+        )
 
     async def post(self) -> None:
         token = self.get_body_argument("token", "")[:200]
@@ -169,8 +215,9 @@ class InviteHandler(BaseHandler):
         try:
             email = await loop.run_in_executor(
                 self.ctx.executor,
-                lambda: user_actions.accept_invitation(token, password=password, confirm=confirm,
-                                                       hasher=self.ctx.hasher, client_ip=self.client_ip),
+                lambda: user_actions.accept_invitation(
+                    token, password=password, confirm=confirm, hasher=self.ctx.hasher, client_ip=self.client_ip
+                ),
             )
         except NotFound as exc:
             self._invalid(exc)
@@ -178,13 +225,25 @@ class InviteHandler(BaseHandler):
         except ValidationFailed as exc:
             view = user_actions.view_invitation(token)
             self.set_status(400)
-            self.render("invite.html", title="Set your password", name=view.name, organization=view.organization,
-                        token=token, errors=exc.fields, error="Please correct the highlighted fields.", script=False)
+            self.render(
+                "invite.html",
+                title="Set your password",
+                name=view.name,
+                organization=view.organization,
+                token=token,
+                errors=exc.fields,
+                error="Please correct the highlighted fields.",
+                script=False,
+            )
             return
         result = await loop.run_in_executor(
             self.ctx.executor,
-            lambda: self.ctx.auth.login(email=email, password=password, client_ip=self.client_ip,
-                                        user_agent=self.request.headers.get("User-Agent")),
+            lambda: self.ctx.auth.login(
+                email=email,
+                password=password,
+                client_ip=self.client_ip,
+                user_agent=self.request.headers.get("User-Agent"),
+            ),
         )
         self.set_session(result.token, result.csrf_token)
         self.redirect(ROLE_HOME[result.principal.role], status=303)

@@ -8,6 +8,7 @@ refuses to register a handler that does not.
 from __future__ import annotations
 
 import contextlib
+import hmac
 from typing import Any, ClassVar, Final, cast
 from urllib.parse import urlsplit
 
@@ -74,8 +75,9 @@ class BaseHandler(tornado.web.RequestHandler):
         except ServiceUnavailable:
             raise
         if self.principal is not None:
-            self._log_ctx.enter_context(bind_context(org_id=str(self.principal.org_id),
-                                                     user_id=str(self.principal.user_id)))
+            self._log_ctx.enter_context(
+                bind_context(org_id=str(self.principal.org_id), user_id=str(self.principal.user_id))
+            )
         if self.request.method in UNSAFE_METHODS:
             self.check_csrf()
         if self.permission != PUBLIC:
@@ -86,8 +88,12 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise PermissionDenied()
 
     def on_finish(self) -> None:
-        log.info("http_request", method=self.request.method, status=self.get_status(),
-                 ms=round(1000 * self.request.request_time(), 1))
+        log.info(
+            "http_request",
+            method=self.request.method,
+            status=self.get_status(),
+            ms=round(1000 * self.request.request_time(), 1),
+        )
         self._log_ctx.close()
 
     # -- session cookie -----------------------------------------------------------------
@@ -155,7 +161,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise CsrfFailed()
         _, token, _ = self._decode_xsrf_token(presented)
         _, expected, _ = self._decode_xsrf_token(cookie)
-        if not token or not expected or not tornado.web._time_independent_equals(token, expected):  # noqa: SLF001
+        if not token or not expected or not hmac.compare_digest(token, expected):
             log.warning("malicious_csrf", reason="token")
             raise CsrfFailed()
 
@@ -207,12 +213,22 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Content-Type", "application/json; charset=utf-8")
             self.finish(orjson.dumps(body))
             return
-        heading = {401: "Sign in to continue", 403: "Forbidden", 404: "Not found", 429: "Too many attempts",
-                   503: "Temporarily unavailable"}.get(status, "Something went wrong")
-        self.render("message.html", title=heading, heading=heading, message=message,
-                    link_href="/", link_text="Go to SmartCoders")
+        heading = {
+            401: "Sign in to continue",
+            403: "Forbidden",
+            404: "Not found",
+            429: "Too many attempts",
+            503: "Temporarily unavailable",
+        }.get(status, "Something went wrong")
+        self.render(
+            "message.html",
+            title=heading,
+            heading=heading,
+            message=message,
+            link_href="/",
+            link_text="Go to SmartCoders",
+        )
 
 
 class JsonHandler(BaseHandler):
     api = True
-

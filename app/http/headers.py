@@ -17,7 +17,7 @@ STRICT_CSP: Final = (
 # run time, so scripts and styles need 'unsafe-inline'/'unsafe-eval'; everything still loads from
 # our own origin only, and framing, plugins and <base> are forbidden.
 PANEL_CSP: Final = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' {ws}; worker-src 'self' blob:; "
     "form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
 )

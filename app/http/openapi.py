@@ -11,8 +11,14 @@ _ROLE = {"type": "string", "enum": ["manager", "supervisor", "coder", "analyst"]
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Invalid input", 401: "Not signed in", 403: "Forbidden or CSRF failure",
-            404: "Not found (also for other organisations' ids)", 409: "Conflict", 415: "Body is not JSON"}
+    text = {
+        400: "Invalid input",
+        401: "Not signed in",
+        403: "Forbidden or CSRF failure",
+        404: "Not found (also for other organisations' ids)",
+        409: "Conflict",
+        415: "Body is not JSON",
+    }
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
 
 
@@ -41,15 +47,17 @@ DOCUMENT: dict[str, Any] = {
             "Error": {
                 "type": "object",
                 "required": ["error"],
-                "properties": {"error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string"},
-                        "message": {"type": "string"},
-                        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                }},
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                        },
+                    }
+                },
             },
             "User": {
                 "type": "object",
@@ -85,31 +93,42 @@ DOCUMENT: dict[str, Any] = {
     },
     "security": [{"session": []}],
     "paths": {
-        "/api/v1/me": {"get": {
-            "summary": "The signed-in user, organisation and permissions",
-            "responses": {"200": _json({"type": "object"}), **_errors(401)},
-        }},
+        "/api/v1/me": {
+            "get": {
+                "summary": "The signed-in user, organisation and permissions",
+                "responses": {"200": _json({"type": "object"}), **_errors(401)},
+            }
+        },
         "/api/v1/users": {
             "get": {
                 "summary": "Users of the caller's organisation (manager)",
                 "responses": {
-                    "200": _json({"type": "object", "properties": {
-                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}}),
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}},
+                        }
+                    ),
                     **_errors(401, 403),
                 },
             },
             "post": {
                 "summary": "Create a user and email an invitation (manager)",
                 "security": [{"session": [], "csrf": []}],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}}},
-                "responses": {"201": _json({"$ref": "#/components/schemas/User"}, "Created"),
-                              **_errors(400, 401, 403, 409, 415)},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}},
+                },
+                "responses": {
+                    "201": _json({"$ref": "#/components/schemas/User"}, "Created"),
+                    **_errors(400, 401, 403, 409, 415),
+                },
             },
         },
         "/api/v1/users/{user_id}": {
-            "parameters": [{"name": "user_id", "in": "path", "required": True,
-                            "schema": {"type": "string", "format": "uuid"}}],
+            "parameters": [
+                {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            ],
             "get": {
                 "summary": "One user of the caller's organisation (manager)",
                 "responses": {"200": _json({"$ref": "#/components/schemas/User"}), **_errors(401, 403, 404)},
@@ -117,10 +136,14 @@ DOCUMENT: dict[str, Any] = {
             "patch": {
                 "summary": "Change a user's role or deactivate/reactivate them (manager)",
                 "security": [{"session": [], "csrf": []}],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}}},
-                "responses": {"200": _json({"$ref": "#/components/schemas/User"}),
-                              **_errors(400, 401, 403, 404, 409, 415)},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}},
+                },
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/User"}),
+                    **_errors(400, 401, 403, 404, 409, 415),
+                },
             },
         },
     },

@@ -73,10 +73,18 @@ def heartbeat(ctx: AppContext) -> dict[str, Any]:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("scheduler-heartbeat", lambda c: c.settings.scheduler_heartbeat_seconds, heartbeat,
-        "Record that the scheduler is alive (shown by /healthz)"),
-    Job("audit-chain-verify", lambda c: c.settings.audit_verify_minutes * 60, verify_audit_chains,
-        "Recompute every audit hash chain and update the external checkpoint"),
+    Job(
+        "scheduler-heartbeat",
+        lambda c: c.settings.scheduler_heartbeat_seconds,
+        heartbeat,
+        "Record that the scheduler is alive (shown by /healthz)",
+    ),
+    Job(
+        "audit-chain-verify",
+        lambda c: c.settings.audit_verify_minutes * 60,
+        verify_audit_chains,
+        "Recompute every audit hash chain and update the external checkpoint",
+    ),
     Job("session-cleanup", lambda c: 3600, cleanup_sessions, "Delete long-expired and revoked session rows"),
 )
 
@@ -101,6 +109,13 @@ def make_scheduler(ctx: AppContext, *, blocking: bool) -> Any:
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}, timezone=UTC)
     for job in JOBS:
-        scheduler.add_job(run, "interval", seconds=job.seconds(ctx), args=(job, ctx), id=job.id,
-                          next_run_time=datetime.now(UTC), replace_existing=True)
+        scheduler.add_job(
+            run,
+            "interval",
+            seconds=job.seconds(ctx),
+            args=(job, ctx),
+            id=job.id,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
     return scheduler

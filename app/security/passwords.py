@@ -52,9 +52,7 @@ class Hasher:
     """argon2id with configured parameters, a dummy hash for work equalisation, and rehash checks."""
 
     def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int) -> None:
-        self._ph = PasswordHasher(
-            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
-        )
+        self._ph = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID)
         # Verifying an unknown account against this costs exactly what a real verify costs.
         self._dummy = self._ph.hash(secrets.token_urlsafe(24))
         self.verify_calls = 0  # counted for the C2 work-equalisation test

@@ -32,8 +32,19 @@ from datalayer.scope import Scope
 
 GENESIS_HASH = audit_log.GENESIS_HASH
 HASHED_FIELDS = (
-    "seq", "org_id", "created_at", "actor_id", "actor_role", "action", "object_type", "object_id",
-    "outcome", "source_ip", "request_id", "details", "prev_hash",
+    "seq",
+    "org_id",
+    "created_at",
+    "actor_id",
+    "actor_role",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "source_ip",
+    "request_id",
+    "details",
+    "prev_hash",
 )
 
 
@@ -117,8 +128,9 @@ class ChainReport:
         return self.problem is None
 
 
-def verify_rows(org_id: UUID | None, rows: Iterable[dict[str, Any]],
-                checkpoint: tuple[int, str] | None = None) -> ChainReport:
+def verify_rows(
+    org_id: UUID | None, rows: Iterable[dict[str, Any]], checkpoint: tuple[int, str] | None = None
+) -> ChainReport:
     """Recompute the chain; report the first row that does not fit, or a checkpoint mismatch."""
     expected_prev = GENESIS_HASH
     expected_seq = 1
@@ -142,7 +154,11 @@ def verify_rows(org_id: UUID | None, rows: Iterable[dict[str, Any]],
     head_seq = expected_seq - 1
     if checkpoint and not seen_checkpoint and checkpoint[0] > head_seq:
         return ChainReport(
-            org_id, count, head_seq, expected_prev, head_seq + 1,
+            org_id,
+            count,
+            head_seq,
+            expected_prev,
+            head_seq + 1,
             f"chain ends at row {head_seq} but the checkpoint recorded row {checkpoint[0]}: rows were removed",
         )
     return ChainReport(org_id, count, head_seq, expected_prev, None, None)
@@ -171,8 +187,11 @@ class CheckpointStore:
         data = {k: {"seq": s, "row_hash": h} for k, (s, h) in self.load().items()}
         for report in reports:
             if report.ok and report.head_seq > 0:
-                data[_key(report.org_id)] = {"seq": report.head_seq, "row_hash": report.head_hash,
-                                             "at": datetime.now(UTC).isoformat()}
+                data[_key(report.org_id)] = {
+                    "seq": report.head_seq,
+                    "row_hash": report.head_hash,
+                    "at": datetime.now(UTC).isoformat(),
+                }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))

@@ -75,8 +75,11 @@ class AuthService:
         s = self.settings
         return [
             (f"rl:login:acct:{_digest(email)}", s.login_limit_account.window, s.login_limit_account.limit),
-            (f"rl:login:acctip:{_digest(email, client_ip)}", s.login_limit_account_ip.window,
-             s.login_limit_account_ip.limit),
+            (
+                f"rl:login:acctip:{_digest(email, client_ip)}",
+                s.login_limit_account_ip.window,
+                s.login_limit_account_ip.limit,
+            ),
             (f"rl:login:ip:{_digest(client_ip)}", s.login_limit_ip.window, s.login_limit_ip.limit),
         ]
 
@@ -95,8 +98,9 @@ class AuthService:
         usable = candidate is not None and candidate.is_active and candidate.password_hash is not None
         ok = self.hasher.verify(candidate.password_hash if usable and candidate else None, password)
         if not ok or candidate is None:
-            self._record_failure(email, candidate.org_id if candidate else None,
-                                 candidate.id if candidate else None, client_ip)
+            self._record_failure(
+                email, candidate.org_id if candidate else None, candidate.id if candidate else None, client_ip
+            )
             raise LoginFailed()
         keys = self._limit_keys(email, client_ip)
         redis_client.reset_windows([(k, w) for k, w, _ in keys[:2]])
@@ -106,37 +110,76 @@ class AuthService:
         with org_scope(candidate.org_id) as scope:
             if candidate.password_hash and self.hasher.needs_rehash(candidate.password_hash):
                 users.rehash(scope, candidate.id, self.hasher.hash(password))
-            sessions.insert(scope, session_id=session_id, user_id=candidate.id, now=now,
-                            idle_expires_at=self._idle_expiry(now, absolute), absolute_expires_at=absolute,
-                            client_ip=client_ip, user_agent=user_agent)
+            sessions.insert(
+                scope,
+                session_id=session_id,
+                user_id=candidate.id,
+                now=now,
+                idle_expires_at=self._idle_expiry(now, absolute),
+                absolute_expires_at=absolute,
+                client_ip=client_ip,
+                user_agent=user_agent,
+            )
             users.record_login(scope, candidate.id, now)
             user = users.get(scope, candidate.id)
-            audit.record(scope, action="authn_login_success",
-                         actor=Actor(candidate.id, candidate.role, client_ip),
-                         object_type="session", object_id=session_id)
-        principal = Principal(user_id=user.id, org_id=user.org_id, role=Role(user.role), name=user.name,
-                              email=user.email, session_id=session_id)
-        return NewSession(principal, self._token(principal, now, absolute),
-                          tokens.csrf_token(session_id, self.settings.cookie_secret.get()))
+            audit.record(
+                scope,
+                action="authn_login_success",
+                actor=Actor(candidate.id, candidate.role, client_ip),
+                object_type="session",
+                object_id=session_id,
+            )
+        principal = Principal(
+            user_id=user.id,
+            org_id=user.org_id,
+            role=Role(user.role),
+            name=user.name,
+            email=user.email,
+            session_id=session_id,
+        )
+        return NewSession(
+            principal,
+            self._token(principal, now, absolute),
+            tokens.csrf_token(session_id, self.settings.cookie_secret.get()),
+        )
 
     def _record_failure(self, email: str, org_id: UUID | None, user_id: UUID | None, client_ip: str) -> None:
         log.info("authn_login_fail", email_hash=_digest(email))
         details = {"email_hash": _digest(email)}
         if org_id is not None:
             with org_scope(org_id) as scope:
-                audit.record(scope, action="authn_login_fail", actor=Actor(None, None, client_ip),
-                             outcome="failure", object_type="user", object_id=user_id, details=details)
+                audit.record(
+                    scope,
+                    action="authn_login_fail",
+                    actor=Actor(None, None, client_ip),
+                    outcome="failure",
+                    object_type="user",
+                    object_id=user_id,
+                    details=details,
+                )
         else:
             with auth_scope() as scope:
-                audit.record(scope, action="authn_login_fail", actor=Actor(None, None, client_ip),
-                             outcome="failure", details=details, org_id=None)
+                audit.record(
+                    scope,
+                    action="authn_login_fail",
+                    actor=Actor(None, None, client_ip),
+                    outcome="failure",
+                    details=details,
+                    org_id=None,
+                )
 
     def _idle_expiry(self, now: datetime, absolute: datetime) -> datetime:
         return min(now + timedelta(minutes=self.settings.session_idle_minutes), absolute)
 
     def _token(self, principal: Principal, now: datetime, absolute: datetime) -> str:
-        claims = tokens.SessionClaims(user_id=principal.user_id, org_id=principal.org_id, role=principal.role,
-                                      session_id=principal.session_id, issued_at=now, expires_at=absolute)
+        claims = tokens.SessionClaims(
+            user_id=principal.user_id,
+            org_id=principal.org_id,
+            role=principal.role,
+            session_id=principal.session_id,
+            issued_at=now,
+            expires_at=absolute,
+        )
         return tokens.encode(claims, self.settings.jwt_secret.get())
 
     # -- every request ------------------------------------------------------------------
@@ -166,15 +209,31 @@ class AuthService:
             row = found.session
             if now >= row.idle_expires_at or now >= row.absolute_expires_at:
                 if sessions.revoke(scope, row.id, now=now, reason="expired"):
-                    audit.record(scope, action="authn_session_expired", actor=Actor(row.user_id, found.role),
-                                 object_type="session", object_id=row.id,
-                                 details={"limit": "idle" if now >= row.idle_expires_at else "absolute"})
+                    audit.record(
+                        scope,
+                        action="authn_session_expired",
+                        actor=Actor(row.user_id, found.role),
+                        object_type="session",
+                        object_id=row.id,
+                        details={"limit": "idle" if now >= row.idle_expires_at else "absolute"},
+                    )
                 return None
             if touch:
-                sessions.touch(scope, row.id, now=now, idle_expires_at=self._idle_expiry(now, row.absolute_expires_at),
-                               not_since=now - TOUCH_EVERY)
-        return Principal(user_id=row.user_id, org_id=row.org_id, role=Role(found.role), name=found.name,
-                         email=found.email, session_id=row.id)
+                sessions.touch(
+                    scope,
+                    row.id,
+                    now=now,
+                    idle_expires_at=self._idle_expiry(now, row.absolute_expires_at),
+                    not_since=now - TOUCH_EVERY,
+                )
+        return Principal(
+            user_id=row.user_id,
+            org_id=row.org_id,
+            role=Role(found.role),
+            name=found.name,
+            email=found.email,
+            session_id=row.id,
+        )
 
     def csrf_token(self, principal: Principal) -> str:
         return tokens.csrf_token(principal.session_id, self.settings.cookie_secret.get())
@@ -185,8 +244,13 @@ class AuthService:
     def logout(self, principal: Principal, *, client_ip: str | None = None) -> None:
         with org_scope(principal.org_id) as scope:
             if sessions.revoke(scope, principal.session_id, now=datetime.now(UTC), reason="logout"):
-                audit.record(scope, action="authn_logout", actor=Actor(principal.user_id, principal.role, client_ip),
-                             object_type="session", object_id=principal.session_id)
+                audit.record(
+                    scope,
+                    action="authn_logout",
+                    actor=Actor(principal.user_id, principal.role, client_ip),
+                    object_type="session",
+                    object_id=principal.session_id,
+                )
 
     # -- registration -------------------------------------------------------------------
 
@@ -217,18 +281,32 @@ class AuthService:
         if existing is not None:
             with org_scope(existing.org_id) as scope:
                 emails.enqueue(
-                    scope, to=email, template="registration_existing",
+                    scope,
+                    to=email,
+                    template="registration_existing",
                     subject="Someone tried to register with your email",
-                    body=(f"Hello {existing.name},\n\nSomeone tried to create a new SmartCoders organisation "
-                          "with this email address, which already has an account. Nothing was changed.\n\n"
-                          f"If it was you, sign in at {s.app_url}/login instead.\n"
-                          "If it was not, you can ignore this message.\n"),
+                    body=(
+                        f"Hello {existing.name},\n\nSomeone tried to create a new SmartCoders organisation "
+                        "with this email address, which already has an account. Nothing was changed.\n\n"
+                        f"If it was you, sign in at {s.app_url}/login instead.\n"
+                        "If it was not, you can ignore this message.\n"
+                    ),
                 )
-                audit.record(scope, action="authn_register_existing", actor=Actor(None, None, client_ip),
-                             object_type="user", object_id=existing.id)
+                audit.record(
+                    scope,
+                    action="authn_register_existing",
+                    actor=Actor(None, None, client_ip),
+                    object_type="user",
+                    object_id=existing.id,
+                )
             return
-        create_organisation(name=organization, manager_email=email, manager_name=name,
-                            password_hash=password_hash, actor=Actor(None, None, client_ip))
+        create_organisation(
+            name=organization,
+            manager_email=email,
+            manager_name=name,
+            password_hash=password_hash,
+            actor=Actor(None, None, client_ip),
+        )
 
 
 def _slugify(name: str) -> str:
@@ -237,8 +315,15 @@ def _slugify(name: str) -> str:
     return slug or "org"
 
 
-def create_organisation(*, name: str, manager_email: str | None, manager_name: str | None,
-                        password_hash: str | None, actor: Actor, slug: str | None = None) -> UUID:
+def create_organisation(
+    *,
+    name: str,
+    manager_email: str | None,
+    manager_name: str | None,
+    password_hash: str | None,
+    actor: Actor,
+    slug: str | None = None,
+) -> UUID:
     """Create an organisation (and optionally its first manager) in one transaction, audited."""
     org_id = uuid.uuid4()
     base = slug or _slugify(name)
@@ -251,13 +336,32 @@ def create_organisation(*, name: str, manager_email: str | None, manager_name: s
                 raise ValidationFailed(fields={"slug": f"The short name {slug!r} is taken."})
             candidate = f"{base}-{attempt}" if attempt < 20 else f"{base}-{secrets.token_hex(3)}"
         org = orgs.insert(scope, name=name, slug=candidate)
-        audit.record(scope, action="org_created", actor=actor, object_type="organization", object_id=org.id,
-                     details={"slug": org.slug})
+        audit.record(
+            scope,
+            action="org_created",
+            actor=actor,
+            object_type="organization",
+            object_id=org.id,
+            details={"slug": org.slug},
+        )
         if manager_email and manager_name:
-            user = users.insert(scope, user_id=uuid.uuid4(), email=manager_email, name=manager_name,
-                                role=Role.MANAGER, password_hash=password_hash, now=datetime.now(UTC))
-            audit.record(scope, action="user_created", actor=actor, object_type="user", object_id=user.id,
-                         details={"role": Role.MANAGER})
+            user = users.insert(
+                scope,
+                user_id=uuid.uuid4(),
+                email=manager_email,
+                name=manager_name,
+                role=Role.MANAGER,
+                password_hash=password_hash,
+                now=datetime.now(UTC),
+            )
+            audit.record(
+                scope,
+                action="user_created",
+                actor=actor,
+                object_type="user",
+                object_id=user.id,
+                details={"role": Role.MANAGER},
+            )
     return org_id
 
 

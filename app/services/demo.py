@@ -48,8 +48,9 @@ def seed(ctx: AppContext) -> DemoLogins:
     with auth_scope() as scope:
         org_id = orgs.id_by_slug(scope, DEMO_SLUG)
     if org_id is None:
-        org_id = create_organisation(name=DEMO_NAME, manager_email=None, manager_name=None, password_hash=None,
-                                     actor=system, slug=DEMO_SLUG)
+        org_id = create_organisation(
+            name=DEMO_NAME, manager_email=None, manager_name=None, password_hash=None, actor=system, slug=DEMO_SLUG
+        )
     now = datetime.now(UTC)
     with org_scope(org_id) as scope:
         existing = {u.email: u for u in users.list_for_org(scope)}
@@ -57,9 +58,16 @@ def seed(ctx: AppContext) -> DemoLogins:
             if email in existing:
                 users.set_password(scope, existing[email].id, password_hash, now)
                 continue
-            user = users.insert(scope, user_id=uuid.uuid4(), email=email, name=name, role=role,
-                                password_hash=password_hash, now=now)
-            audit.record(scope, action="user_created", actor=system, object_type="user", object_id=user.id,
-                         details={"role": role.value, "via": "demo"})
+            user = users.insert(
+                scope, user_id=uuid.uuid4(), email=email, name=name, role=role, password_hash=password_hash, now=now
+            )
+            audit.record(
+                scope,
+                action="user_created",
+                actor=system,
+                object_type="user",
+                object_id=user.id,
+                details={"role": role.value, "via": "demo"},
+            )
         audit.record(scope, action="demo_seeded", actor=system, object_type="organization", object_id=org_id)
     return DemoLogins(tuple(e for e, _, _ in DEMO_USERS), password, generated=configured is None)

@@ -15,6 +15,14 @@ def enqueue(scope: Scope, *, to: str, subject: str, body: str, template: str) ->
     if any(ch in to or ch in subject for ch in "\r\n") or "," in to or ";" in to:
         raise ValidationFailed("Email address and subject must be a single line with one recipient.")
     message_id = f"<{uuid.uuid4()}@smartcoders>"
-    emails.enqueue(scope, email_id=uuid.uuid4(), message_id=message_id, to_address=to, subject=subject,
-                   body_text=body, template=template, now=datetime.now(UTC))
+    emails.enqueue(
+        scope,
+        email_id=uuid.uuid4(),
+        message_id=message_id,
+        to_address=to,
+        subject=subject,
+        body_text=body,
+        template=template,
+        now=datetime.now(UTC),
+    )
     return message_id

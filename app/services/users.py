@@ -49,8 +49,9 @@ class CreatedUser:
     invitation_token: str
 
 
-def create_user(principal: Principal, *, email: str, name: str, role: str, settings: Settings,
-                client_ip: str | None = None) -> CreatedUser:
+def create_user(
+    principal: Principal, *, email: str, name: str, role: str, settings: Settings, client_ip: str | None = None
+) -> CreatedUser:
     """Add a user to the caller's organisation and email them a single-use invitation link."""
     principal.require(Permission.USERS_MANAGE)
     email, name = normalise_email(email), name.strip()
@@ -72,24 +73,41 @@ def create_user(principal: Principal, *, email: str, name: str, role: str, setti
     token = secrets.token_urlsafe(32)
     with user_scope(principal.org_id, principal.user_id) as scope:
         org = orgs.get(scope)
-        user = users.insert(scope, user_id=uuid.uuid4(), email=email, name=name, role=checked_role,
-                            password_hash=None, now=now)
-        invitations.insert(scope, invitation_id=uuid.uuid4(), user_id=user.id,
-                           token_hash=hashlib.sha256(token.encode()).digest(), created_by=principal.user_id,
-                           now=now, expires_at=now + INVITATION_LIFETIME)
-        emails.enqueue(
-            scope, to=email, template="invitation", subject=f"You're invited to {org.name} on SmartCoders",
-            body=(f"Hello {name},\n\n{principal.name} added you to {org.name} on SmartCoders as "
-                  f"{checked_role.value}.\n\nSet your password within 72 hours:\n"
-                  f"{settings.app_url}/invite?token={token}\n\nIf you were not expecting this, ignore this email.\n"),
+        user = users.insert(
+            scope, user_id=uuid.uuid4(), email=email, name=name, role=checked_role, password_hash=None, now=now
         )
-        audit.record(scope, action="user_created", actor=_actor(principal, client_ip), object_type="user",
-                     object_id=user.id, details={"role": checked_role.value})
+        invitations.insert(
+            scope,
+            invitation_id=uuid.uuid4(),
+            user_id=user.id,
+            token_hash=hashlib.sha256(token.encode()).digest(),
+            created_by=principal.user_id,
+            now=now,
+            expires_at=now + INVITATION_LIFETIME,
+        )
+        emails.enqueue(
+            scope,
+            to=email,
+            template="invitation",
+            subject=f"You're invited to {org.name} on SmartCoders",
+            body=(
+                f"Hello {name},\n\n{principal.name} added you to {org.name} on SmartCoders as "
+                f"{checked_role.value}.\n\nSet your password within 72 hours:\n"
+                f"{settings.app_url}/invite?token={token}\n\nIf you were not expecting this, ignore this email.\n"
+            ),
+        )
+        audit.record(
+            scope,
+            action="user_created",
+            actor=_actor(principal, client_ip),
+            object_type="user",
+            object_id=user.id,
+            details={"role": checked_role.value},
+        )
     return CreatedUser(user, token)
 
 
-def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings,
-                      client_ip: str | None = None) -> str:
+def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings, client_ip: str | None = None) -> str:
     principal.require(Permission.USERS_MANAGE)
     now = datetime.now(UTC)
     token = secrets.token_urlsafe(32)
@@ -101,16 +119,32 @@ def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings
             raise Conflict(f"{user.name} is deactivated.")
         org = orgs.get(scope)
         invitations.revoke_open_for_user(scope, user.id, now)
-        invitations.insert(scope, invitation_id=uuid.uuid4(), user_id=user.id,
-                           token_hash=hashlib.sha256(token.encode()).digest(), created_by=principal.user_id,
-                           now=now, expires_at=now + INVITATION_LIFETIME)
-        emails.enqueue(
-            scope, to=user.email, template="invitation", subject=f"You're invited to {org.name} on SmartCoders",
-            body=(f"Hello {user.name},\n\nHere is a new link to set your SmartCoders password "
-                  f"(valid 72 hours):\n{settings.app_url}/invite?token={token}\n"),
+        invitations.insert(
+            scope,
+            invitation_id=uuid.uuid4(),
+            user_id=user.id,
+            token_hash=hashlib.sha256(token.encode()).digest(),
+            created_by=principal.user_id,
+            now=now,
+            expires_at=now + INVITATION_LIFETIME,
         )
-        audit.record(scope, action="user_invitation_resent", actor=_actor(principal, client_ip),
-                     object_type="user", object_id=user.id)
+        emails.enqueue(
+            scope,
+            to=user.email,
+            template="invitation",
+            subject=f"You're invited to {org.name} on SmartCoders",
+            body=(
+                f"Hello {user.name},\n\nHere is a new link to set your SmartCoders password "
+                f"(valid 72 hours):\n{settings.app_url}/invite?token={token}\n"
+            ),
+        )
+        audit.record(
+            scope,
+            action="user_invitation_resent",
+            actor=_actor(principal, client_ip),
+            object_type="user",
+            object_id=user.id,
+        )
     return token
 
 
@@ -130,8 +164,14 @@ def change_role(principal: Principal, user_id: UUID, role: str, *, client_ip: st
         if new_role != Role.MANAGER:
             _guard_last_manager(users.list_for_org(scope), target)
         users.set_role(scope, target.id, new_role, datetime.now(UTC))
-        audit.record(scope, action="privilege_permissions_changed", actor=_actor(principal, client_ip),
-                     object_type="user", object_id=target.id, details={"from": target.role, "to": new_role.value})
+        audit.record(
+            scope,
+            action="privilege_permissions_changed",
+            actor=_actor(principal, client_ip),
+            object_type="user",
+            object_id=target.id,
+            details={"from": target.role, "to": new_role.value},
+        )
         return users.get(scope, target.id)
 
 
@@ -150,8 +190,13 @@ def set_active(principal: Principal, user_id: UUID, active: bool, *, client_ip: 
             sessions.revoke_for_user(scope, target.id, now=now, reason="deactivated")
             invitations.revoke_open_for_user(scope, target.id, now)
         users.set_active(scope, target.id, active, now)
-        audit.record(scope, action="user_deactivated" if not active else "user_reactivated",
-                     actor=_actor(principal, client_ip), object_type="user", object_id=target.id)
+        audit.record(
+            scope,
+            action="user_deactivated" if not active else "user_reactivated",
+            actor=_actor(principal, client_ip),
+            object_type="user",
+            object_id=target.id,
+        )
         return users.get(scope, target.id)
 
 
@@ -184,15 +229,23 @@ def account_overview(principal: Principal) -> AccountOverview:
 def sign_out_other_sessions(principal: Principal, *, client_ip: str | None = None) -> int:
     principal.require(Permission.ACCOUNT_VIEW)
     with user_scope(principal.org_id, principal.user_id) as scope:
-        count = sessions.revoke_for_user(scope, principal.user_id, now=datetime.now(UTC),
-                                         reason="signed_out_elsewhere", keep=principal.session_id)
-        audit.record(scope, action="authn_token_revoked", actor=_actor(principal, client_ip),
-                     object_type="user", object_id=principal.user_id, details={"sessions": count})
+        count = sessions.revoke_for_user(
+            scope, principal.user_id, now=datetime.now(UTC), reason="signed_out_elsewhere", keep=principal.session_id
+        )
+        audit.record(
+            scope,
+            action="authn_token_revoked",
+            actor=_actor(principal, client_ip),
+            object_type="user",
+            object_id=principal.user_id,
+            details={"sessions": count},
+        )
         return count
 
 
-def change_password(principal: Principal, *, current: str, new: str, confirm: str, hasher: Hasher,
-                    client_ip: str | None = None) -> None:
+def change_password(
+    principal: Principal, *, current: str, new: str, confirm: str, hasher: Hasher, client_ip: str | None = None
+) -> None:
     """Change the caller's password (current one required); every other session is signed out."""
     principal.require(Permission.ACCOUNT_VIEW)
     if new != confirm:
@@ -208,10 +261,17 @@ def change_password(principal: Principal, *, current: str, new: str, confirm: st
     now = datetime.now(UTC)
     with user_scope(principal.org_id, principal.user_id) as scope:
         users.set_password(scope, principal.user_id, new_hash, now)
-        revoked = sessions.revoke_for_user(scope, principal.user_id, now=now, reason="password_changed",
-                                           keep=principal.session_id)
-        audit.record(scope, action="authn_password_change", actor=_actor(principal, client_ip),
-                     object_type="user", object_id=principal.user_id, details={"sessions_revoked": revoked})
+        revoked = sessions.revoke_for_user(
+            scope, principal.user_id, now=now, reason="password_changed", keep=principal.session_id
+        )
+        audit.record(
+            scope,
+            action="authn_password_change",
+            actor=_actor(principal, client_ip),
+            object_type="user",
+            object_id=principal.user_id,
+            details={"sessions_revoked": revoked},
+        )
 
 
 # -- invitations (before sign-in) ---------------------------------------------------------
@@ -240,8 +300,7 @@ def view_invitation(token: str) -> InvitationView:
         return InvitationView(name=user.name, organization=orgs.get(scope).name)
 
 
-def accept_invitation(token: str, *, password: str, confirm: str, hasher: Hasher,
-                      client_ip: str | None = None) -> str:
+def accept_invitation(token: str, *, password: str, confirm: str, hasher: Hasher, client_ip: str | None = None) -> str:
     """Set the invited user's password; returns their email so the caller can sign them in."""
     inv = _open_invitation(token)
     if password != confirm:
@@ -255,7 +314,11 @@ def accept_invitation(token: str, *, password: str, confirm: str, hasher: Hasher
         if not invitations.mark_used(scope, inv.id, now) or not user.is_active:
             raise NotFound("This invitation link is invalid or has expired. Ask your manager for a new one.")
         users.set_password(scope, user.id, hasher.hash(password), now)
-        audit.record(scope, action="user_invitation_accepted", actor=Actor(user.id, user.role, client_ip),
-                     object_type="user", object_id=user.id)
+        audit.record(
+            scope,
+            action="user_invitation_accepted",
+            actor=Actor(user.id, user.role, client_ip),
+            object_type="user",
+            object_id=user.id,
+        )
         return user.email
-

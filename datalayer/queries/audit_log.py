@@ -46,20 +46,26 @@ def insert(scope: Scope, entry: dict[str, Any]) -> None:
     )
 
 
-_COLUMNS = ("seq, org_id, created_at, actor_id, actor_role, action, object_type, object_id, outcome, "
-            "source_ip, request_id, details, prev_hash, row_hash")
+_COLUMNS = (
+    "seq, org_id, created_at, actor_id, actor_role, action, object_type, object_id, outcome, "
+    "source_ip, request_id, details, prev_hash, row_hash"
+)
 
 
 def iter_chain(scope: Scope, org_id: UUID | None, *, batch: int = 5000) -> Iterator[dict[str, Any]]:
     """Every row of one chain in seq order, streamed in batches."""
     after = 0
     while True:
-        chunk = scope.conn.execute(
-            text(f"""SELECT {_COLUMNS} FROM audit_log AS l
+        chunk = (
+            scope.conn.execute(
+                text(f"""SELECT {_COLUMNS} FROM audit_log AS l
                      WHERE l.org_id IS NOT DISTINCT FROM :org AND l.seq > :after
                      ORDER BY l.seq LIMIT :batch"""),
-            {"org": org_id, "after": after, "batch": batch},
-        ).mappings().all()
+                {"org": org_id, "after": after, "batch": batch},
+            )
+            .mappings()
+            .all()
+        )
         if not chunk:
             return
         for row in chunk:
@@ -68,9 +74,12 @@ def iter_chain(scope: Scope, org_id: UUID | None, *, batch: int = 5000) -> Itera
 
 
 def recent(scope: Scope, *, limit: int = 50, actor_id: UUID | None = None) -> list[dict[str, Any]]:
-    return [dict(r) for r in scope.conn.execute(
-        text(f"""SELECT {_COLUMNS} FROM audit_log AS l
+    return [
+        dict(r)
+        for r in scope.conn.execute(
+            text(f"""SELECT {_COLUMNS} FROM audit_log AS l
                  WHERE l.org_id = :org AND (CAST(:actor AS uuid) IS NULL OR l.actor_id = :actor)
                  ORDER BY l.seq DESC LIMIT :limit"""),
-        {"org": scope.require_org(), "actor": actor_id, "limit": limit},
-    ).mappings()]
+            {"org": scope.require_org(), "actor": actor_id, "limit": limit},
+        ).mappings()
+    ]

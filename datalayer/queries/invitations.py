@@ -19,14 +19,29 @@ class Invitation:
     used_at: datetime | None
 
 
-def insert(scope: Scope, *, invitation_id: UUID, user_id: UUID, token_hash: bytes, created_by: UUID | None,
-           now: datetime, expires_at: datetime) -> None:
+def insert(
+    scope: Scope,
+    *,
+    invitation_id: UUID,
+    user_id: UUID,
+    token_hash: bytes,
+    created_by: UUID | None,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
     execute(
         scope,
         """INSERT INTO user_invitations (id, org_id, user_id, token_hash, created_by, created_at, expires_at)
            VALUES (:id, :org_id, :user_id, :hash, :by, :now, :expires)""",
-        {"id": invitation_id, "org_id": scope.require_org(), "user_id": user_id, "hash": token_hash,
-         "by": created_by, "now": now, "expires": expires_at},
+        {
+            "id": invitation_id,
+            "org_id": scope.require_org(),
+            "user_id": user_id,
+            "hash": token_hash,
+            "by": created_by,
+            "now": now,
+            "expires": expires_at,
+        },
     )
 
 

@@ -37,8 +37,14 @@ def insert(scope: Scope, *, name: str, slug: str) -> Org:
 
 
 def get(scope: Scope) -> Org:
-    return Org(**one(scope, "SELECT o.id, o.name, o.slug, o.created_at FROM organizations AS o "
-                            "WHERE o.id = :id", {"id": scope.require_org()}, what="Organisation"))
+    return Org(
+        **one(
+            scope,
+            "SELECT o.id, o.name, o.slug, o.created_at FROM organizations AS o WHERE o.id = :id",
+            {"id": scope.require_org()},
+            what="Organisation",
+        )
+    )
 
 
 def id_by_slug(scope: Scope, slug: str) -> UUID | None:

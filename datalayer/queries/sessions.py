@@ -34,20 +34,38 @@ class SessionWithUser:
     password_changed_at: datetime | None
 
 
-_S = ("s.id, s.org_id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, "
-      "s.revoked_at, s.client_ip, s.user_agent")
+_S = (
+    "s.id, s.org_id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, "
+    "s.revoked_at, s.client_ip, s.user_agent"
+)
 
 
-def insert(scope: Scope, *, session_id: UUID, user_id: UUID, now: datetime, idle_expires_at: datetime,
-           absolute_expires_at: datetime, client_ip: str | None, user_agent: str | None) -> None:
+def insert(
+    scope: Scope,
+    *,
+    session_id: UUID,
+    user_id: UUID,
+    now: datetime,
+    idle_expires_at: datetime,
+    absolute_expires_at: datetime,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> None:
     execute(
         scope,
         """INSERT INTO sessions (id, org_id, user_id, created_at, last_seen_at, idle_expires_at,
                                  absolute_expires_at, client_ip, user_agent)
            VALUES (:id, :org_id, :user_id, :now, :now, :idle, :absolute, :ip, :ua)""",
-        {"id": session_id, "org_id": scope.require_org(), "user_id": user_id, "now": now,
-         "idle": idle_expires_at, "absolute": absolute_expires_at, "ip": client_ip,
-         "ua": (user_agent or "")[:300] or None},
+        {
+            "id": session_id,
+            "org_id": scope.require_org(),
+            "user_id": user_id,
+            "now": now,
+            "idle": idle_expires_at,
+            "absolute": absolute_expires_at,
+            "ip": client_ip,
+            "ua": (user_agent or "")[:300] or None,
+        },
     )
 
 

@@ -87,7 +87,10 @@ def get(scope: Scope, user_id: UUID) -> User:
 
 
 def list_for_org(scope: Scope) -> list[User]:
-    return [User(**r) for r in rows(scope, f"SELECT {_COLUMNS} FROM users AS u ORDER BY u.is_active DESC, lower(u.name), u.id")]
+    return [
+        User(**r)
+        for r in rows(scope, f"SELECT {_COLUMNS} FROM users AS u ORDER BY u.is_active DESC, lower(u.name), u.id")
+    ]
 
 
 def password_hash(scope: Scope, user_id: UUID) -> str | None:
@@ -105,17 +108,25 @@ def set_password(scope: Scope, user_id: UUID, password_hash: str, now: datetime)
 
 def rehash(scope: Scope, user_id: UUID, password_hash: str) -> None:
     """Store a stronger hash of the same password (parameters upgraded); sessions stay valid."""
-    execute(scope, "UPDATE users AS u SET password_hash = :hash WHERE u.id = :id", {"hash": password_hash, "id": user_id})
+    execute(
+        scope, "UPDATE users AS u SET password_hash = :hash WHERE u.id = :id", {"hash": password_hash, "id": user_id}
+    )
 
 
 def set_role(scope: Scope, user_id: UUID, role: str, now: datetime) -> None:
-    execute(scope, "UPDATE users AS u SET role = :role, updated_at = :now WHERE u.id = :id",
-            {"role": role, "now": now, "id": user_id})
+    execute(
+        scope,
+        "UPDATE users AS u SET role = :role, updated_at = :now WHERE u.id = :id",
+        {"role": role, "now": now, "id": user_id},
+    )
 
 
 def set_active(scope: Scope, user_id: UUID, active: bool, now: datetime) -> None:
-    execute(scope, "UPDATE users AS u SET is_active = :active, updated_at = :now WHERE u.id = :id",
-            {"active": active, "now": now, "id": user_id})
+    execute(
+        scope,
+        "UPDATE users AS u SET is_active = :active, updated_at = :now WHERE u.id = :id",
+        {"active": active, "now": now, "id": user_id},
+    )
 
 
 def record_login(scope: Scope, user_id: UUID, now: datetime) -> None:
