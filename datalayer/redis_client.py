@@ -23,7 +23,7 @@ def make_redis(url: str, *, timeout: float = 0.25) -> redis.Redis:
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(ConstantBackoff(0.01), retries=1),
+        retry=Retry(ConstantBackoff(0.01), retries=1, supported_errors=(redis.ConnectionError,)),
         retry_on_timeout=False,  # a hung server must not cost more than one timeout per call
         health_check_interval=30,
         decode_responses=True,
