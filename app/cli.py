@@ -197,19 +197,12 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_verify_audit_log(args: argparse.Namespace) -> int:
-    from app.jobs.registry import checkpoint_store
-    from datalayer.scope import auth_scope, system_scope
+    from app.jobs.registry import checkpoint_store, verify_all_chains
 
     rt = bootstrap.start()
     try:
         store = checkpoint_store(rt.ctx)
-        reports = []
-        with system_scope("verify-audit-log") as system:
-            for org_id in system.org_ids():
-                with system.org(org_id) as scope:
-                    reports.append(audit.verify_chain(scope, org_id, store.get(org_id)))
-        with auth_scope() as scope:
-            reports.append(audit.verify_chain(scope, None, store.get(None)))
+        reports = verify_all_chains(store, "verify-audit-log")
         broken = [r for r in reports if not r.ok]
         for r in reports:
             label = str(r.org_id) if r.org_id else "platform"

@@ -38,16 +38,22 @@ def checkpoint_store(ctx: AppContext) -> audit.CheckpointStore:
     return audit.CheckpointStore(Path(ctx.settings.smartcoders_home) / "audit-checkpoints.json")
 
 
-def verify_audit_chains(ctx: AppContext) -> dict[str, Any]:
+def verify_all_chains(store: audit.CheckpointStore, reason: str) -> list[audit.ChainReport]:
     """Recompute every chain (each organisation's and the platform's) against the checkpoint."""
-    store = checkpoint_store(ctx)
     reports: list[audit.ChainReport] = []
-    with system_scope("audit-chain-verify") as system:
+    with system_scope(reason) as system:
         for org_id in system.org_ids():
             with system.org(org_id) as scope:
                 reports.append(audit.verify_chain(scope, org_id, store.get(org_id)))
     with auth_scope() as scope:
         reports.append(audit.verify_chain(scope, None, store.get(None)))
+    return reports
+
+
+def verify_audit_chains(ctx: AppContext) -> dict[str, Any]:
+    """The scheduled verification: log broken chains, advance the checkpoint of intact ones."""
+    store = checkpoint_store(ctx)
+    reports = verify_all_chains(store, "audit-chain-verify")
     broken = [r for r in reports if not r.ok]
     for report in broken:
         log.error("audit_chain_broken", org_id=str(report.org_id), seq=report.first_broken_seq, problem=report.problem)

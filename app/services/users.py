@@ -21,7 +21,7 @@ from app.settings import Settings
 from datalayer.queries import invitations, orgs, sessions, users
 from datalayer.queries.sessions import SessionRow
 from datalayer.queries.users import User
-from datalayer.scope import auth_scope, user_scope
+from datalayer.scope import Scope, auth_scope, user_scope
 
 INVITATION_LIFETIME: Final = timedelta(hours=72)
 
@@ -70,21 +70,12 @@ def create_user(
         if users.find_for_login(scope, email) is not None:
             raise Conflict("That email cannot be used: it already belongs to an account.")
     now = datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
     with user_scope(principal.org_id, principal.user_id) as scope:
         org = orgs.get(scope)
         user = users.insert(
             scope, user_id=uuid.uuid4(), email=email, name=name, role=checked_role, password_hash=None, now=now
         )
-        invitations.insert(
-            scope,
-            invitation_id=uuid.uuid4(),
-            user_id=user.id,
-            token_hash=hashlib.sha256(token.encode()).digest(),
-            created_by=principal.user_id,
-            now=now,
-            expires_at=now + INVITATION_LIFETIME,
-        )
+        token = _issue_invitation(scope, user_id=user.id, created_by=principal.user_id, now=now)
         emails.enqueue(
             scope,
             to=email,
@@ -110,7 +101,6 @@ def create_user(
 def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings, client_ip: str | None = None) -> str:
     principal.require(Permission.USERS_MANAGE)
     now = datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
     with user_scope(principal.org_id, principal.user_id) as scope:
         user = users.get(scope, user_id)
         if user.has_password:
@@ -119,15 +109,7 @@ def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings
             raise Conflict(f"{user.name} is deactivated.")
         org = orgs.get(scope)
         invitations.revoke_open_for_user(scope, user.id, now)
-        invitations.insert(
-            scope,
-            invitation_id=uuid.uuid4(),
-            user_id=user.id,
-            token_hash=hashlib.sha256(token.encode()).digest(),
-            created_by=principal.user_id,
-            now=now,
-            expires_at=now + INVITATION_LIFETIME,
-        )
+        token = _issue_invitation(scope, user_id=user.id, created_by=principal.user_id, now=now)
         emails.enqueue(
             scope,
             to=user.email,
@@ -145,6 +127,21 @@ def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings
             object_type="user",
             object_id=user.id,
         )
+    return token
+
+
+def _issue_invitation(scope: Scope, *, user_id: UUID, created_by: UUID, now: datetime) -> str:
+    """Store a new single-use invitation (its SHA-256 only) and return the token for the email link."""
+    token = secrets.token_urlsafe(32)
+    invitations.insert(
+        scope,
+        invitation_id=uuid.uuid4(),
+        user_id=user_id,
+        token_hash=hashlib.sha256(token.encode()).digest(),
+        created_by=created_by,
+        now=now,
+        expires_at=now + INVITATION_LIFETIME,
+    )
     return token
 
 
