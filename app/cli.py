@@ -218,6 +218,32 @@ def cmd_verify_audit_log(args: argparse.Namespace) -> int:
         rt.stop()
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import orjson
+
+    from app.bench import BENCHES
+
+    report = BENCHES[args.bench].run(args)
+    if args.json:
+        sys.stdout.write(orjson.dumps({"bench": args.bench, **report.figures}).decode() + "\n")
+    else:
+        out(report.render())
+    return 0
+
+
+def _add_bench(sub: Any) -> None:
+    from app.bench import load_all
+
+    sp = sub.add_parser("bench", help="measure speed and memory (medians and percentiles)")
+    benches = sp.add_subparsers(dest="bench", required=True)
+    for bench in load_all().values():
+        bp = benches.add_parser(bench.name, help=bench.help)
+        bp.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+        if bench.configure is not None:
+            bench.configure(bp)
+        bp.set_defaults(func=cmd_bench)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smartcoders", description="SmartCoders: medical coding from intake to audit.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -248,6 +274,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("verify-audit-log", help="recompute every audit hash chain; exit 1 if tampered").set_defaults(
         func=cmd_verify_audit_log
     )
+    _add_bench(sub)
     return p
 
 
