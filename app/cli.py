@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app import bootstrap
@@ -46,6 +47,12 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
 
     rt = bootstrap.start(apply_migrations=True if scheduler else None)
     _needs_owner(rt)
+    if scheduler:
+        try:
+            _load_codes(rt)
+        except MigrationError as exc:  # serving does not need the table: the validator reads the code set files
+            err(f"code_reference not loaded: {exc.message}")
+    _warm_engine(rt.settings.smartcoders_home / "cache")
     host = args.host or rt.settings.host
     port = args.port or rt.settings.port
     logins = None
@@ -84,6 +91,20 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
     return 0
 
 
+def _warm_engine(cache: Path) -> None:
+    """Load the code sets in the background so the first validation does not wait for them."""
+    import threading
+
+    from app.codesets.icd10cm import default_codeset
+    from app.validation import default_engine
+
+    def warm() -> None:
+        default_codeset(cache)
+        default_engine()
+
+    threading.Thread(target=warm, name="engine-warmup", daemon=True).start()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(args, scheduler=True, demo=args.demo)
 
@@ -116,6 +137,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
         applied = migrate(rt.services.owner_url)
         out("Applied: " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied) if applied else "Up to date.")
+        out(_load_codes(rt))
+    finally:
+        rt.stop()
+    return 0
+
+
+def _load_codes(rt: bootstrap.Runtime, *, force: bool = False) -> str:
+    """Fill `code_reference` for the current code-set versions (skipped when already there)."""
+    from app.codesets.load import load_code_reference
+
+    cache = rt.settings.smartcoders_home / "cache"
+    return load_code_reference(rt.services.owner_url, force=force, cache_dir=cache).summary()
+
+
+def cmd_load_codes(args: argparse.Namespace) -> int:
+    rt = bootstrap.start(apply_migrations=None)
+    try:
+        _needs_owner(rt)
+        out(_load_codes(rt, force=args.force))
     finally:
         rt.stop()
     return 0
@@ -218,6 +258,58 @@ def cmd_verify_audit_log(args: argparse.Namespace) -> int:
         rt.stop()
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """One JSON object, or JSON Lines of objects, in; one JSON object per input line out.
+
+    A bad line gets an error on stderr naming the line and field, and an error object on stdout
+    (so output line N still answers input line N); the batch goes on and the exit status is 2.
+    """
+    import orjson
+
+    from app.validation import InputError, default_engine, parse_chart
+
+    try:
+        if args.file in (None, "-"):
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as fh:
+                data = fh.read()
+    except OSError as exc:
+        err(f"cannot read {args.file}: {exc.strerror}")
+        return 2
+    try:
+        whole = orjson.loads(data)
+        lines: list[tuple[int, Any, str | None]] = [(1, whole, None)]
+    except orjson.JSONDecodeError:
+        lines = []
+        for n, raw in enumerate(data.splitlines(), start=1):
+            if raw.strip():
+                try:
+                    lines.append((n, orjson.loads(raw), None))
+                except orjson.JSONDecodeError as exc:
+                    lines.append((n, None, f"not JSON ({exc})"))
+    engine = default_engine()
+    bad = 0
+    for n, obj, problem in lines:
+        ident = obj.get("id") if isinstance(obj, dict) else None
+        fields: dict[str, str] = {"$": problem} if problem else {}
+        if not fields:
+            try:
+                result = engine.validate(parse_chart(obj))
+            except InputError as exc:
+                fields = exc.fields
+            else:
+                sys.stdout.buffer.write(orjson.dumps(result.as_json()) + b"\n")
+                continue
+        bad += 1
+        for path, message in fields.items():
+            err(f"line {n}: {path}: {message}")
+        error = {"code": "invalid_input", "line": n, "fields": fields}
+        sys.stdout.buffer.write(orjson.dumps({"id": ident, "error": error}) + b"\n")
+    sys.stdout.flush()
+    return 2 if bad else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import orjson
 
@@ -261,6 +353,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending database migrations as the schema owner").set_defaults(
         func=cmd_migrate
     )
+    sp = sub.add_parser("load-codes", help="load ICD-10-CM/PCS into code_reference (skipped when present)")
+    sp.add_argument("--force", action="store_true", help="replace the current versions if already loaded")
+    sp.set_defaults(func=cmd_load_codes)
     sp = sub.add_parser("create-org", help="create an organisation")
     sp.add_argument("name")
     sp.add_argument("--slug", help="short name used by --org options (default: from the name)")
@@ -274,6 +369,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("verify-audit-log", help="recompute every audit hash chain; exit 1 if tampered").set_defaults(
         func=cmd_verify_audit_log
     )
+    sp = sub.add_parser("validate", help="validate charts: one JSON object or JSON Lines, from FILE or stdin")
+    sp.add_argument("file", nargs="?", metavar="FILE|-", help="input file (default: standard input)")
+    sp.set_defaults(func=cmd_validate)
     _add_bench(sub)
     return p
 

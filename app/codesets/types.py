@@ -168,14 +168,23 @@ class MceHit:
 
 
 Severity = Literal["MCC", "CC", "NONE"]
+# Why a CC/MCC does not count: "principal" = the principal diagnosis excludes it (Table 6K Part 1,
+# or Part 3 in the MS-DRGs listed there); "died" = it counts only when the patient is discharged
+# alive (Table 6K Part 2, e.g. cardiac arrest I46.9) and the patient died.
+Exclusion = Literal["principal", "died"]
 
 
 @dataclass(frozen=True, slots=True)
 class DxSeverity:
-    """CC/MCC level of one diagnosis row and whether the principal excludes it (Table 6K)."""
+    """CC/MCC level of one diagnosis row and whether it is excluded (Table 6K), and why.
+
+    `level` is the code's own level (Tables 6I/6J) even when `excluded`: the row can then say "MCC,
+    but excluded by the principal". The principal's row is always NONE.
+    """
 
     level: Severity
     excluded: bool = False
+    exclusion: Exclusion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,14 +216,24 @@ class ClaimEditor(Protocol):
 class ComorbidityResult:
     """Charlson (Quan 2005 ICD-10 mapping) and Elixhauser (AHRQ Refined) for one chart.
 
-    `*_rows` map each category present to the 0-based diagnosis rows that put it there.
+    `charlson_index` is the comorbidity part (Charlson 1987 weights) and `charlson_age_points` the
+    age part (0 below 50, +1 per decade up to 4 from 80); `charlson_age_adjusted` is their sum.
+    `elixhauser_mortality` is the AHRQ Refined in-hospital mortality index. There is no readmission
+    index: no public package ships the AHRQ readmission weights (pycomorb has the mortality ones).
+    `*_rows` map each category present to the 0-based diagnosis rows that put it there; a milder
+    category suppressed by a more severe one (e.g. diabetes without complication when diabetes
+    with complication is present) is not present.
     """
 
     charlson_index: int
     charlson_rows: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     elixhauser_mortality: int = 0
-    elixhauser_readmission: int = 0
     elixhauser_rows: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    charlson_age_points: int = 0
+
+    @property
+    def charlson_age_adjusted(self) -> int:
+        return self.charlson_index + self.charlson_age_points
 
 
 class ComorbidityScorer(Protocol):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from tornado.ioloop import IOLoop
+
 from app.authz import Permission
 from app.errors import NotFound, ValidationFailed
 from app.http.base import JsonHandler
@@ -108,3 +110,23 @@ class UserHandler(JsonHandler):
                 raise ValidationFailed(fields={"is_active": "true or false."})
             user = user_actions.set_active(self.principal, target, body["is_active"], client_ip=self.client_ip)
         self.write_json(user_json(user))
+
+
+class ValidateHandler(JsonHandler):
+    """POST /api/v1/validate: the engine over a posted code list; stores nothing.
+
+    The engine runs on the executor: the first call in a process loads the code sets (seconds),
+    and even a warm call should not hold the event loop that serves every open page.
+    """
+
+    permission = Permission.CODES_VALIDATE
+
+    async def post(self) -> None:
+        from app.validation import InputError, default_engine, parse_chart
+
+        try:
+            chart = parse_chart(self.json_body())
+        except InputError as exc:
+            raise ValidationFailed("The chart is not valid input.", fields=exc.fields) from None
+        result = await IOLoop.current().run_in_executor(self.ctx.executor, lambda: default_engine().validate(chart))
+        self.write_json(result.as_json())

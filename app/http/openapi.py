@@ -83,6 +83,98 @@ DOCUMENT: dict[str, Any] = {
                     "role": _ROLE,
                 },
             },
+            "ChartCodes": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["age", "sex", "discharge_date", "diagnoses"],
+                "properties": {
+                    "id": {"description": "Echoed back unchanged"},
+                    "age": {"type": "integer", "minimum": 0, "maximum": 124},
+                    "sex": {"type": "string", "enum": ["M", "F", "U"]},
+                    "discharge_date": {"type": "string", "format": "date"},
+                    "record_type": {"type": "string", "enum": ["maternal", "newborn", "other"]},
+                    "discharged_alive": {"type": "boolean", "default": True},
+                    "diagnoses": {
+                        "type": "array",
+                        "maxItems": 100,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["code"],
+                            "properties": {
+                                "code": {"type": "string", "maxLength": 32},
+                                "principal": {"type": "boolean", "default": False},
+                                "override_rationale": {"type": "string", "maxLength": 2000},
+                                "rationale": {"type": "string", "maxLength": 2000},
+                                "description": {"type": "string"},
+                            },
+                        },
+                    },
+                    "procedures": {
+                        "type": "array",
+                        "maxItems": 100,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["code"],
+                            "properties": {
+                                "code": {"type": "string", "maxLength": 32},
+                                "code_system": {"type": "string", "enum": ["ICD-10-PCS", "other"]},
+                                "override_rationale": {"type": "string", "maxLength": 2000},
+                                "rationale": {"type": "string", "maxLength": 2000},
+                                "description": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "Finding": {
+                "type": "object",
+                "required": ["rule_id", "category", "severity", "rows", "message", "guideline_ref", "overridable"],
+                "properties": {
+                    "rule_id": {"type": "string", "pattern": "^R-[A-Z]{3}-[0-9]{2}$"},
+                    "category": {"type": "string", "enum": ["format", "sequencing", "comorbidity"]},
+                    "severity": {"type": "string", "enum": ["error", "warning", "info"]},
+                    "rows": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                    "procedure_rows": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                    "message": {"type": "string"},
+                    "guideline_ref": {"type": "string"},
+                    "overridable": {"type": "boolean"},
+                    "overridden": {"type": "boolean"},
+                },
+            },
+            "ValidationResult": {
+                "type": "object",
+                "required": ["id", "code_set_version", "findings", "summary"],
+                "properties": {
+                    "id": {},
+                    "code_set_version": {"type": "string"},
+                    "findings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
+                    "summary": {
+                        "type": "object",
+                        "required": ["errors", "warnings", "blocking", "can_submit"],
+                        "properties": {
+                            "errors": {"type": "integer"},
+                            "warnings": {"type": "integer"},
+                            "infos": {"type": "integer"},
+                            "blocking": {"type": "integer"},
+                            "overridden": {"type": "integer"},
+                            "can_submit": {"type": "boolean"},
+                            "ms_drg": {"type": ["integer", "null"]},
+                            "drg_title": {"type": ["string", "null"]},
+                            "drg_weight": {"type": ["number", "null"]},
+                            "mdc": {"type": ["integer", "null"]},
+                            "grouper_version": {"type": ["string", "null"]},
+                            "cc_count": {"type": "integer"},
+                            "mcc_count": {"type": "integer"},
+                            "charlson_index": {"type": ["integer", "null"]},
+                            "elixhauser_mortality": {"type": ["integer", "null"]},
+                            "charlson_age_adjusted": {"type": ["integer", "null"]},
+                            "notes": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
+            },
             "UserChange": {
                 "type": "object",
                 "additionalProperties": False,
@@ -124,6 +216,24 @@ DOCUMENT: dict[str, Any] = {
                     **_errors(400, 401, 403, 409, 415),
                 },
             },
+        },
+        "/api/v1/validate": {
+            "post": {
+                "summary": "Validate a chart's code list against the rule catalogue (any signed-in role)",
+                "description": (
+                    "Same JSON as `smartcoders validate`. Findings name 1-based `rows` in `diagnoses` and "
+                    "`procedure_rows` in `procedures`. Stores nothing."
+                ),
+                "security": [{"session": [], "csrf": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChartCodes"}}},
+                },
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/ValidationResult"}),
+                    **_errors(400, 401, 403, 415),
+                },
+            }
         },
         "/api/v1/users/{user_id}": {
             "parameters": [

@@ -37,6 +37,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/me", api.MeHandler, ("GET",)),
     Route(r"/api/v1/users", api.UsersHandler, ("GET", "POST")),
     Route(r"/api/v1/users/([^/]+)", api.UserHandler, ("GET", "PATCH")),
+    Route(r"/api/v1/validate", api.ValidateHandler, ("POST",)),
 )
 
 
