@@ -127,6 +127,21 @@ def test_api_validate_refuses_anonymous_and_bad_input(client: Any, new_client: A
     assert no_csrf.status_code == 403
 
 
+def test_code_search_api(client: Any, new_client: Any, universe: Universe) -> None:
+    assert client.login("coder@alpha.test").status_code == 200
+    body = client.get("/api/v1/codes", params={"q": "e11.6", "limit": 5}).json()
+    assert body["version"].startswith("ICD-10-CM")
+    assert body["items"][0]["code"].startswith("E11.6")
+    assert len(body["items"]) <= 5
+    words = client.get("/api/v1/codes", params={"q": "diabetes kidney"}).json()["items"]
+    assert any(i["code"] == "E11.22" and i["billable"] for i in words)
+    assert client.get("/api/v1/codes", params={"q": "x", "limit": "500"}).status_code == 400
+    assert (
+        new_client().get("/api/v1/codes", params={"q": "e11"}, headers={"Accept": "application/json"}).status_code
+        == 401
+    )
+
+
 def test_openapi_documents_validate(client: Any) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     op = doc["paths"]["/api/v1/validate"]["post"]
@@ -189,3 +204,13 @@ def test_validate_chart_stores_findings_per_version(runtime: Any) -> None:
     other = make_org()
     with org_scope(other) as scope, pytest.raises(NotFound, match="Chart not found"):
         validate_chart(scope, chart_id)
+
+
+def test_bench_validate_reports_its_figures(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert main(["bench", "validate", "--charts", "40", "--json"]) == 0
+    figures = orjson.loads(capsysbinary.readouterr().out)
+    assert figures["bench"] == "validate"
+    assert figures["eight_mean_codes"] == pytest.approx(8, abs=0.5)
+    for name in ("load_s", "mixed_charts_per_s", "eight_charts_per_s", "eight_p50_ms", "eight_p99_ms"):
+        assert figures[name] > 0, name
+    assert figures["eight_p50_ms"] <= figures["eight_p99_ms"]

@@ -130,3 +130,35 @@ class ValidateHandler(JsonHandler):
             raise ValidationFailed("The chart is not valid input.", fields=exc.fields) from None
         result = await IOLoop.current().run_in_executor(self.ctx.executor, lambda: default_engine().validate(chart))
         self.write_json(result.as_json())
+
+
+class CodeSearchHandler(JsonHandler):
+    """GET /api/v1/codes?q=…&limit=…: ICD-10-CM autocomplete (code prefix or description words).
+
+    Billable codes first, exact prefix first; chapters and blocks are never offered. The first
+    call in a process loads the code set on the executor, not on the event loop.
+    """
+
+    permission = Permission.CODES_VALIDATE
+    MAX_LIMIT = 50
+
+    async def get(self) -> None:
+        from app.codesets.icd10cm import default_codeset
+
+        query = self.get_query_argument("q", "").strip()
+        raw_limit = self.get_query_argument("limit", "20")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= self.MAX_LIMIT:
+            raise ValidationFailed(fields={"limit": f"A whole number from 1 to {self.MAX_LIMIT}."})
+        if len(query) > 100:
+            raise ValidationFailed(fields={"q": "At most 100 characters."})
+        limit = int(raw_limit)
+
+        def search() -> dict[str, Any]:
+            codes = default_codeset()
+            hits = codes.search(query, limit) if query else []
+            return {
+                "version": codes.version,
+                "items": [{"code": h.code, "description": h.description, "billable": h.billable} for h in hits],
+            }
+
+        self.write_json(await IOLoop.current().run_in_executor(self.ctx.executor, search))

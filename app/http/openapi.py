@@ -217,6 +217,44 @@ DOCUMENT: dict[str, Any] = {
                 },
             },
         },
+        "/api/v1/codes": {
+            "get": {
+                "summary": "ICD-10-CM code search for autocomplete (any signed-in role)",
+                "description": "By code prefix (with or without the dot) or by words of the description; "
+                "billable codes first, exact prefix first.",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 100}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["version", "items"],
+                            "properties": {
+                                "version": {"type": "string"},
+                                "items": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "code": {"type": "string"},
+                                            "description": {"type": "string"},
+                                            "billable": {"type": "boolean"},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                    **_errors(400, 401),
+                },
+            }
+        },
         "/api/v1/validate": {
             "post": {
                 "summary": "Validate a chart's code list against the rule catalogue (any signed-in role)",

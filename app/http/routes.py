@@ -38,6 +38,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/users", api.UsersHandler, ("GET", "POST")),
     Route(r"/api/v1/users/([^/]+)", api.UserHandler, ("GET", "PATCH")),
     Route(r"/api/v1/validate", api.ValidateHandler, ("POST",)),
+    Route(r"/api/v1/codes", api.CodeSearchHandler, ("GET",)),
 )
 
 
