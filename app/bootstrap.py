@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from app.context import AppContext, build_context
 from app.logs import configure_logging, get_logger
-from app.settings import Settings, configure, load_settings
+from app.settings import Settings, configure, installed_settings, load_settings
 from datalayer import db
 from datalayer.migrate import migrate
 
@@ -35,3 +37,26 @@ def start(*, apply_migrations: bool | None = True, settings: Settings | None = N
             log.info("migrations_applied", versions=[m.version for m in applied])
     db.connect(settings, services)
     return Runtime(settings=settings, services=services, ctx=build_context(settings))
+
+
+@contextmanager
+def private_runtime(settings: Settings) -> Iterator[Runtime]:
+    """``start(settings=settings)`` for the length of a ``with`` block (benchmarks).
+
+    ``settings`` must point at a private, temporary ``SMARTCODERS_HOME``: on exit its embedded
+    PostgreSQL and Redis are shut down. The settings, engine and Redis client this process had
+    before are then put back, so a benchmark run inside the test suite leaves the suite's own
+    runtime working.
+    """
+    previous = installed_settings()
+    try:
+        with db.connections_restored():
+            rt = start(settings=settings)
+            try:
+                yield rt
+            finally:
+                rt.ctx.executor.shutdown(wait=True, cancel_futures=True)
+                rt.services.shutdown_private()
+    finally:
+        if previous is not None:
+            configure(previous)

@@ -69,7 +69,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Tornado's access log carries full URLs; our own request log line replaces it.
-    logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    logging.getLogger("tornado.access").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("bokeh").setLevel(max(logging.INFO, root.level))
 
 

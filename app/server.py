@@ -3,6 +3,10 @@ auth path, security headers, and the Bokeh hardening of INV-16/INV-17."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -72,7 +76,7 @@ def make_authorize(ctx: AppContext) -> Any:
     return authorize
 
 
-def make_server(ctx: AppContext, *, host: str, port: int) -> Any:
+def make_server(ctx: AppContext, *, host: str, port: int, verbose: bool = True) -> Any:
     """A started-later Bokeh server with every page and route; call ``.start()`` then run the loop."""
     s = ctx.settings
     pn.config.global_css = [tokens.css_variables()]
@@ -91,6 +95,7 @@ def make_server(ctx: AppContext, *, host: str, port: int) -> Any:
         address=host,
         start=False,
         show=False,
+        verbose=verbose,  # Panel's own "Launching server at" line on stdout
         websocket_origin=origins,
         auth_provider=SessionAuth(ctx),
         cookie_secret=s.cookie_secret.get(),
@@ -117,3 +122,74 @@ def make_server(ctx: AppContext, *, host: str, port: int) -> Any:
         ],
         compress_response=False,
     )
+
+
+def _stop(server: Any, loop: Any) -> None:
+    """On the server's loop: end every page session (their periodic callbacks go with them), stop."""
+    for session in server.get_sessions():
+        if not session.destroyed:
+            session.destroy()
+    server.stop()
+    loop.stop()
+
+
+# make_server sets these process-wide Panel options (the authorize callback is bound to its ctx).
+_PANEL_GLOBALS = ("global_css", "authorize_callback", "auth_template")
+
+
+@contextmanager
+def serve_in_thread(ctx: AppContext, *, host: str, port: int) -> Iterator[str]:
+    """The real server on its own IOLoop in a background thread, for the length of a ``with`` block.
+
+    Yields the base URL. For benchmarks (the test suite's ``live_server`` fixture does the same).
+    On exit the server and its loop are stopped and closed, and the Panel options ``make_server``
+    changed are put back, so a server started inside another app's process leaves it as it was.
+    """
+    from tornado.ioloop import IOLoop
+
+    saved = {name: getattr(pn.config, name) for name in _PANEL_GLOBALS}
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    def run() -> None:
+        aloop = asyncio.new_event_loop()
+        asyncio.set_event_loop(aloop)
+        loop = IOLoop.current()
+        try:
+            server = make_server(ctx, host=host, port=port, verbose=False)
+            server.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
+            state["error"] = exc
+            ready.set()
+            loop.close(all_fds=True)
+            return
+        state["server"], state["loop"] = server, loop
+        ready.set()
+        loop.start()
+        # Let work already running finish (a periodic callback half-way through Bokeh's executor
+        # hop would otherwise leave a never-awaited coroutine), then cancel and await the rest,
+        # so closing the loop destroys no pending task.
+        if pending := asyncio.all_tasks(aloop):
+            aloop.run_until_complete(asyncio.wait(pending, timeout=10))
+        while pending := asyncio.all_tasks(aloop):
+            for task in pending:
+                task.cancel()
+            aloop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        aloop.run_until_complete(aloop.shutdown_default_executor())
+        loop.close(all_fds=True)
+
+    thread = threading.Thread(target=run, daemon=True, name=f"server-{port}")
+    thread.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError(f"the server on port {port} did not start within 60 s")
+        if "error" in state:
+            raise state["error"]
+        yield f"http://{host}:{port}"
+    finally:
+        loop = state.get("loop")
+        if loop is not None:
+            loop.add_callback(_stop, state["server"], loop)
+        thread.join(30)
+        for name, value in saved.items():
+            setattr(pn.config, name, value)

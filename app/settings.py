@@ -456,6 +456,11 @@ def get_settings() -> Settings:
     return _current
 
 
+def installed_settings() -> Settings | None:
+    """The settings installed so far, if any; unlike ``get_settings`` never loads them."""
+    return _current
+
+
 def configure(settings: Settings) -> Settings:
     """Install explicitly built settings (the CLI and the test suite do this once at start)."""
     global _current

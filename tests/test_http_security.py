@@ -345,6 +345,10 @@ async def _pull_doc(url: str, token: str, cookie: str, origin: str) -> str:
         await conn.write_message(part)
     reply = await read_message()
     conn.close()
+    # Wait for the server's close frame, so the socket is closed before this loop ends: left to
+    # the garbage collector it is a ResourceWarning, i.e. an error in whichever test runs then.
+    while await asyncio.wait_for(conn.read_message(), 10) is not None:
+        pass
     assert reply.msgtype == "PULL-DOC-REPLY", reply.msgtype
     return reply.content_json
 

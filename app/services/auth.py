@@ -107,9 +107,16 @@ class AuthService:
         now = datetime.now(UTC)
         session_id = uuid.uuid4()
         absolute = now + timedelta(hours=self.settings.session_absolute_hours)
+        # Parameters differ from the configuration (B13): store a fresh hash of the same password,
+        # computed before the transaction so no connection is held through the argon2 work.
+        rehashed = (
+            self.hasher.hash(password)
+            if candidate.password_hash and self.hasher.needs_rehash(candidate.password_hash)
+            else None
+        )
         with org_scope(candidate.org_id) as scope:
-            if candidate.password_hash and self.hasher.needs_rehash(candidate.password_hash):
-                users.rehash(scope, candidate.id, self.hasher.hash(password))
+            if rehashed is not None:
+                users.rehash(scope, candidate.id, rehashed)
             sessions.insert(
                 scope,
                 session_id=session_id,

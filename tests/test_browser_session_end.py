@@ -1,0 +1,53 @@
+"""B9: an open Panel page stops showing data once its session is revoked, and goes to sign-in.
+
+Real Chromium against the live server. The user signs out through a request from the same
+browser context (as another tab would); the /account page that stays open must lose its content
+and land on /login?notice=expired within a few watchdog periods (SESSION_WATCHDOG_SECONDS is 1
+in the suite).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from app.authz import Role
+from tests.conftest import PASSWORD, LiveServer, make_org, make_user
+from tests.test_browser import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_b9_open_page_ends_when_session_is_revoked(chromium: Browser, live_server: LiveServer, runtime: Any) -> None:
+    base = live_server.url
+    email = f"b9-{uuid.uuid4().hex[:8]}@browser.test"
+    make_user(runtime.ctx, make_org("B9 Clinic"), Role.CODER, email=email)
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.locator(".sc-profile")).to_contain_text(email)
+
+    xsrf = next(c["value"] for c in context.cookies() if c["name"] == "_xsrf")
+    assert context.request.post(f"{base}/logout", headers={"X-XSRFToken": xsrf}, max_redirects=0).status == 303
+
+    expect(page).to_have_url(re.compile(r"/login\?notice=expired$"))
+    expect(page.get_by_text("Your session ended. Sign in again.")).to_be_visible()
+    context.close()
