@@ -28,13 +28,28 @@ class Permission(StrEnum):
     ACCOUNT_VIEW = "account:view"  # own profile, sessions, password
     USERS_MANAGE = "users:manage"  # list, create, change role, deactivate users of the organisation
     CODES_VALIDATE = "codes:validate"  # run the validation engine on a code list
+    IMPORTS_MANAGE = "imports:manage"  # upload Synthea bundles, see import jobs and their errors
+    CHARTS_VIEW = "charts:view"  # read charts of the organisation (coders: only their own)
+    CHARTS_ASSIGN = "charts:assign"  # assign and reassign charts to coders
+    CHARTS_CODE = "charts:code"  # enter codes on, save and submit one's own assigned charts
 
 
 ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
-    Role.MANAGER: frozenset({Permission.ACCOUNT_VIEW, Permission.USERS_MANAGE, Permission.CODES_VALIDATE}),
-    Role.SUPERVISOR: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE}),
-    Role.CODER: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE}),
-    Role.ANALYST: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE}),
+    Role.MANAGER: frozenset(
+        {
+            Permission.ACCOUNT_VIEW,
+            Permission.USERS_MANAGE,
+            Permission.CODES_VALIDATE,
+            Permission.IMPORTS_MANAGE,
+            Permission.CHARTS_VIEW,
+            Permission.CHARTS_ASSIGN,
+        }
+    ),
+    Role.SUPERVISOR: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW}),
+    Role.CODER: frozenset(
+        {Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW, Permission.CHARTS_CODE}
+    ),
+    Role.ANALYST: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW}),
 }
 
 ROLE_LABELS: Final[dict[Role, str]] = {

@@ -57,9 +57,10 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
     port = args.port or rt.settings.port
     logins = None
     if demo:
-        from app.services.demo import seed
+        from app.services.demo import import_charts, seed
 
         logins = seed(rt.ctx)
+        demo_charts = import_charts()
     sched = make_scheduler(rt.ctx, blocking=False) if scheduler else None
     server = make_server(rt.ctx, host=host, port=port)
     server.start()
@@ -80,6 +81,11 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
             out(f"  {email}")
         if logins.generated:
             out("(Set SMARTCODERS_DEMO_PASSWORD to choose the password.)")
+        totals = demo_charts.as_json()
+        out(
+            f"Demo charts from {totals['files']} Synthea files: {totals['charts_created']} imported now, "
+            f"{totals['charts_skipped']} already there."
+        )
     out("Press Ctrl+C to stop.")
     try:
         loop.start()
@@ -236,6 +242,23 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook_secret(args: argparse.Namespace) -> int:
+    """Print the organisation's webhook signing secret (``whsec_…``) for its sending system."""
+    from app.security.webhook_signing import org_secret
+    from datalayer.queries import orgs
+    from datalayer.scope import auth_scope
+
+    rt = bootstrap.start()
+    try:
+        with auth_scope() as scope:
+            if orgs.id_by_slug(scope, args.org) is None:
+                raise ValidationFailed(f"no organisation with slug {args.org!r}")
+        out(org_secret(rt.settings.webhook_signing_secret.get(), args.org.strip().lower()))
+    finally:
+        rt.stop()
+    return 0
+
+
 def cmd_verify_audit_log(args: argparse.Namespace) -> int:
     from app.jobs.registry import checkpoint_store, verify_all_chains
 
@@ -254,6 +277,44 @@ def cmd_verify_audit_log(args: argparse.Namespace) -> int:
             store.save(reports)
             out(f"Audit log intact: {len(reports)} chains, {sum(r.rows for r in reports)} rows.")
         return 1 if broken else 0
+    finally:
+        rt.stop()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Synthea bundles from files, folders and .zip archives into an organisation.
+
+    Exit 0 when every file was imported or skipped as a non-patient file, 2 when any file
+    failed (the summary is printed either way; the other files' charts are kept).
+    """
+    import orjson
+
+    from app.services.imports import FileResult, import_paths
+    from datalayer.queries import orgs
+    from datalayer.scope import auth_scope
+
+    rt = bootstrap.start()
+    try:
+        with auth_scope() as scope:
+            org_id = orgs.id_by_slug(scope, args.org)
+        if org_id is None:
+            raise ValidationFailed(f"no organisation with slug {args.org!r}")
+
+        def report(index: int, result: FileResult) -> None:
+            if result.error:
+                err(f"{result.name}: {result.error}")
+
+        summary = import_paths(org_id, args.paths, source="cli", on_file=report)
+        data = summary.as_json()
+        if args.json:
+            sys.stdout.write(orjson.dumps(data).decode() + "\n")
+        else:
+            out(
+                f"Imported {data['files']} files into {args.org}: {data['charts_created']} charts created, "
+                f"{data['charts_skipped']} already present, {len(data['skipped_files'])} files skipped, "
+                f"{len(data['errors'])} failed (job {data['job_id']})."
+            )
+        return 2 if summary.failed else 0
     finally:
         rt.stop()
 
@@ -366,9 +427,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--role", required=True, choices=[r.value for r in Role])
     sp.add_argument("--name", help="display name (default: from the email)")
     sp.set_defaults(func=cmd_create_user)
+    sp = sub.add_parser("webhook-secret", help="print an organisation's webhook signing secret (whsec_...)")
+    sp.add_argument("--org", required=True, help="organisation slug")
+    sp.set_defaults(func=cmd_webhook_secret)
     sub.add_parser("verify-audit-log", help="recompute every audit hash chain; exit 1 if tampered").set_defaults(
         func=cmd_verify_audit_log
     )
+    sp = sub.add_parser("import", help="import Synthea FHIR bundles (files, folders, .zip) into an organisation")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="bundle files, folders of them, or .zip archives")
+    sp.add_argument("--org", required=True, help="organisation slug")
+    sp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sp.set_defaults(func=cmd_import)
     sp = sub.add_parser("validate", help="validate charts: one JSON object or JSON Lines, from FILE or stdin")
     sp.add_argument("file", nargs="?", metavar="FILE|-", help="input file (default: standard input)")
     sp.set_defaults(func=cmd_validate)

@@ -9,6 +9,7 @@ SmartCodersError
 ├── CsrfFailed             403  missing or wrong CSRF token, or a cross-site request
 ├── NotFound               404  the object does not exist *or belongs to another organisation*
 ├── Conflict               409  the change conflicts with the current state (duplicate, stale version)
+├── PayloadTooLarge        413  the declared request body is larger than the route accepts
 ├── UnsupportedMediaType   415  request body is not JSON
 ├── RateLimited            429  too many attempts
 └── ServiceUnavailable     503  a dependency (PostgreSQL, Redis) is down; the action was not done
@@ -27,6 +28,7 @@ class ErrorCode(StrEnum):
     CSRF = "csrf_failed"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
@@ -90,6 +92,12 @@ class Conflict(SmartCodersError):
     status = 409
     code = ErrorCode.CONFLICT
     public_message = "That conflicts with the current state."
+
+
+class PayloadTooLarge(SmartCodersError):
+    status = 413
+    code = ErrorCode.TOO_LARGE
+    public_message = "The request body is too large."
 
 
 class UnsupportedMediaType(SmartCodersError):

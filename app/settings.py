@@ -18,6 +18,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -129,6 +130,26 @@ def _log_format(raw: str) -> str:
     return raw
 
 
+class SmtpTls(StrEnum):
+    """How the SMTP connection is protected: STARTTLS upgrade, implicit TLS, or none (local relays only)."""
+
+    STARTTLS = "starttls"
+    SSL = "ssl"
+    NONE = "none"
+
+
+def _smtp_tls(raw: str) -> SmtpTls:
+    return SmtpTls(raw.strip().lower())
+
+
+def _email_from(raw: str) -> str:
+    # One line, one address: the value becomes the From header of every message.
+    _name, address = parseaddr(raw)
+    if any(ch in raw for ch in "\r\n") or "@" not in address or "," in raw:
+        raise ValueError(f"expected one address like 'SmartCoders <no-reply@example.org>', got {raw!r}")
+    return raw.strip()
+
+
 REQUIRED: Final = object()
 GENERATED: Final = object()  # a secret generated in development, required in production
 
@@ -207,8 +228,33 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "WEBHOOK_SIGNING_SECRET",
         _secret,
         GENERATED,
-        "HMAC-SHA256 key for inbound webhooks (>= 32 random characters)",
+        "HMAC-SHA256 key for inbound webhooks (>= 32 random characters); each organisation's signing secret is derived from it",
         secret=True,
+    ),
+    SettingSpec(
+        "WEBHOOK_SIGNING_SECRET_PREVIOUS",
+        _secret,
+        None,
+        "The previous WEBHOOK_SIGNING_SECRET, still accepted while set (key rotation); unset it to retire the old keys",
+        secret=True,
+    ),
+    SettingSpec(
+        "WEBHOOK_TOLERANCE_SECONDS",
+        _positive_int,
+        300,
+        "Replay window: a webhook's webhook-timestamp may differ from now by at most this many seconds, either way",
+    ),
+    SettingSpec(
+        "WEBHOOK_MAX_BODY_BYTES",
+        _positive_int,
+        16 * 1024 * 1024,
+        "Largest webhook body (one Synthea bundle); a larger declared length gets 413 before any of it is read",
+    ),
+    SettingSpec(
+        "WEBHOOK_BODY_TIMEOUT_SECONDS",
+        _positive_float,
+        30.0,
+        "A webhook body must arrive within this many seconds or the connection is closed (slow senders)",
     ),
     SettingSpec(
         "SESSION_COOKIE_NAME",
@@ -264,6 +310,82 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     ),
     SettingSpec("AUDIT_VERIFY_MINUTES", _positive_int, 15, "How often the worker re-verifies the audit hash chain"),
     SettingSpec("SCHEDULER_HEARTBEAT_SECONDS", _positive_int, 30, "How often the scheduler records its heartbeat"),
+    SettingSpec("OUTBOX_RELAY_SECONDS", _positive_int, 1, "How often the worker publishes pending outbox events"),
+    SettingSpec("OUTBOX_BATCH_SIZE", _positive_int, 100, "Outbox events one relay claims per organisation at a time"),
+    SettingSpec(
+        "OUTBOX_LEASE_SECONDS",
+        _positive_int,
+        30,
+        "A claimed outbox batch is re-claimable after this many seconds if its relay died (keep above one batch's publish time)",
+    ),
+    SettingSpec(
+        "OUTBOX_MAX_ATTEMPTS", _positive_int, 10, "Failed publishes after which an outbox event is dead-lettered"
+    ),
+    SettingSpec(
+        "OUTBOX_BACKOFF_BASE_SECONDS",
+        _positive_float,
+        1.0,
+        "Outbox retry delay: full jitter up to min(cap, base * 2**attempt) seconds",
+    ),
+    SettingSpec("OUTBOX_BACKOFF_CAP_SECONDS", _positive_float, 300.0, "Longest outbox retry delay, in seconds"),
+    SettingSpec("EMAIL_DRAIN_SECONDS", _positive_int, 10, "How often the worker sends queued email"),
+    SettingSpec("EMAIL_BATCH_SIZE", _positive_int, 20, "Queued emails one worker claims per organisation at a time"),
+    SettingSpec(
+        "EMAIL_LEASE_SECONDS",
+        _positive_int,
+        300,
+        "A claimed email is re-claimable after this many seconds if its worker died (keep well above SMTP_TIMEOUT_SECONDS)",
+    ),
+    SettingSpec(
+        "EMAIL_MAX_ATTEMPTS", _positive_int, 8, "Send attempts after which an email is dead-lettered (5xx: at once)"
+    ),
+    SettingSpec(
+        "EMAIL_BACKOFF_BASE_SECONDS",
+        _positive_float,
+        30.0,
+        "Email retry delay: full jitter up to min(cap, base * 2**attempt) seconds",
+    ),
+    SettingSpec("EMAIL_BACKOFF_CAP_SECONDS", _positive_float, 3600.0, "Longest email retry delay, in seconds"),
+    SettingSpec(
+        "EMAIL_FROM",
+        _email_from,
+        "SmartCoders <no-reply@localhost>",
+        "From address of every email SmartCoders sends",
+    ),
+    SettingSpec(
+        "RESEND_API_KEY",
+        _secret,
+        None,
+        "Send email through the Resend HTTP API with this key; unset = SMTP when SMTP_HOST is set, else the local mailbox folder",
+        secret=True,
+    ),
+    SettingSpec(
+        "SMTP_HOST",
+        str,
+        None,
+        "SMTP server for outgoing email; unset (and no RESEND_API_KEY) = files in $SMARTCODERS_HOME/mailbox",
+    ),
+    SettingSpec("SMTP_PORT", _positive_int, 587, "SMTP server port"),
+    SettingSpec("SMTP_USER", str, None, "SMTP user name; unset = no authentication"),
+    SettingSpec("SMTP_PASSWORD", _secret, None, "SMTP password", secret=True),
+    SettingSpec(
+        "SMTP_TLS",
+        _smtp_tls,
+        SmtpTls.STARTTLS,
+        "starttls, ssl (implicit TLS, port 465) or none (a local relay only; refused in production)",
+    ),
+    SettingSpec(
+        "SMTP_TIMEOUT_SECONDS",
+        _positive_float,
+        10.0,
+        "Socket timeout of each SMTP operation and of the Resend API call; a hung server counts as a transient failure",
+    ),
+    SettingSpec(
+        "AUTO_ASSIGN_IMPORTS",
+        _bool,
+        False,
+        "Assign newly imported charts round-robin to the organisation's active coders (least open work first)",
+    ),
     SettingSpec("MAX_BODY_BYTES", _positive_int, 50 * 1024 * 1024, "Largest request body accepted"),
     SettingSpec(
         "MAX_HEADER_BYTES",
@@ -306,6 +428,10 @@ class Settings:
     cookie_secret: Secret
     session_secret: Secret
     webhook_signing_secret: Secret
+    webhook_signing_secret_previous: Secret | None
+    webhook_tolerance_seconds: int
+    webhook_max_body_bytes: int
+    webhook_body_timeout_seconds: float
     session_cookie_name: str
     session_idle_minutes: int
     session_absolute_hours: int
@@ -323,6 +449,27 @@ class Settings:
     redis_timeout_seconds: float
     audit_verify_minutes: int
     scheduler_heartbeat_seconds: int
+    outbox_relay_seconds: int
+    outbox_batch_size: int
+    outbox_lease_seconds: int
+    outbox_max_attempts: int
+    outbox_backoff_base_seconds: float
+    outbox_backoff_cap_seconds: float
+    email_drain_seconds: int
+    email_batch_size: int
+    email_lease_seconds: int
+    email_max_attempts: int
+    email_backoff_base_seconds: float
+    email_backoff_cap_seconds: float
+    email_from: str
+    resend_api_key: Secret | None
+    smtp_host: str | None
+    smtp_port: int
+    smtp_user: str | None
+    smtp_password: Secret | None
+    smtp_tls: SmtpTls
+    smtp_timeout_seconds: float
+    auto_assign_imports: bool
     max_body_bytes: int
     max_header_bytes: int
     log_level: str
@@ -378,12 +525,33 @@ def _weak(value: str) -> bool:
     )
 
 
+def _previous_webhook_secret_problems(settings: Settings) -> list[str]:
+    """Production: a rotation's previous webhook secret, while still accepted, must be strong too."""
+    previous = settings.webhook_signing_secret_previous
+    if previous is None or not _weak(previous.get()):
+        return []
+    return [f"WEBHOOK_SIGNING_SECRET_PREVIOUS is weak: use at least {MIN_SECRET_LENGTH} random characters"]
+
+
+def _delivery_problems(settings: Settings) -> list[str]:
+    """The outbox relay's and the email drain's settings."""
+    problems: list[str] = []
+    for kind in ("OUTBOX", "EMAIL"):
+        base = getattr(settings, f"{kind.lower()}_backoff_base_seconds")
+        if getattr(settings, f"{kind.lower()}_backoff_cap_seconds") < base:
+            problems.append(f"{kind}_BACKOFF_CAP_SECONDS must be at least {kind}_BACKOFF_BASE_SECONDS")
+    if settings.is_production and settings.smtp_host and settings.smtp_tls is SmtpTls.NONE:
+        problems.append("SMTP_TLS must be starttls or ssl in production (email carries invitation links)")
+    return problems
+
+
 def _check(settings: Settings) -> None:
     problems: list[str] = []
     if settings.password_hash_memory_kib < ARGON2_MIN_MEMORY_KIB:
         problems.append(f"PASSWORD_HASH_MEMORY_KIB must be at least {ARGON2_MIN_MEMORY_KIB} (OWASP floor)")
     if settings.password_hash_time_cost < ARGON2_MIN_TIME_COST:
         problems.append(f"PASSWORD_HASH_TIME_COST must be at least {ARGON2_MIN_TIME_COST} (OWASP floor)")
+    problems.extend(_delivery_problems(settings))
     if settings.is_production:
         seen: set[str] = set()
         for name in _SECRET_NAMES:
@@ -396,6 +564,7 @@ def _check(settings: Settings) -> None:
             elif value in seen:
                 problems.append(f"{name} must differ from the other secrets")
             seen.add(value)
+        problems.extend(_previous_webhook_secret_problems(settings))
         if not settings.uses_tls:
             problems.append("APP_URL must be https:// in production")
         if settings.database_url is None:

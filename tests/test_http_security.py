@@ -64,7 +64,19 @@ ROLE_EMAILS: dict[str, str | None] = {
 _SAMPLE_PATHS: dict[str, str] = {
     r"/assets/([a-z]+\.(?:css|js))": "/assets/app.css",
     r"/api/v1/users/([^/]+)": "/api/v1/users/{coder_alpha}",
+    r"/api/v1/imports/([^/]+)": "/api/v1/imports/{import_alpha}",
 }
+_IMPORT_ALPHA: dict[str, uuid.UUID] = {}
+
+
+def _import_alpha(universe: Universe) -> uuid.UUID:
+    """An (empty, finished) import job of org alpha, created once, for the GET matrix."""
+    if "id" not in _IMPORT_ALPHA:
+        from app.services.imports import import_paths
+
+        _IMPORT_ALPHA["id"] = import_paths(universe.orgs["alpha"], []).job.id
+    return _IMPORT_ALPHA["id"]
+
 
 GET_ROUTES = [r for r in ROUTES if "GET" in r.methods]
 
@@ -72,7 +84,10 @@ GET_ROUTES = [r for r in ROUTES if "GET" in r.methods]
 def _path(route: Route, universe: Universe) -> str:
     if "(" not in route.pattern:
         return route.pattern
-    return _SAMPLE_PATHS[route.pattern].format(coder_alpha=universe.users["coder@alpha.test"])
+    sample = _SAMPLE_PATHS[route.pattern]
+    if "{import_alpha}" in sample:
+        return sample.format(import_alpha=_import_alpha(universe))
+    return sample.format(coder_alpha=universe.users["coder@alpha.test"])
 
 
 def _is_login_redirect(r: httpx.Response) -> bool:

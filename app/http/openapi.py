@@ -17,6 +17,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Forbidden or CSRF failure",
         404: "Not found (also for other organisations' ids)",
         409: "Conflict",
+        413: "Body larger than the route accepts (sent before the body is read)",
         415: "Body is not JSON",
     }
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
@@ -42,6 +43,16 @@ DOCUMENT: dict[str, Any] = {
         "securitySchemes": {
             "session": {"type": "apiKey", "in": "cookie", "name": "smartcoders_session"},
             "csrf": {"type": "apiKey", "in": "header", "name": "X-XSRFToken"},
+            "webhookSignature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "webhook-signature",
+                "description": (
+                    "Standard Webhooks: `v1,<base64 HMAC-SHA256(key, '{webhook-id}.{webhook-timestamp}.{raw body}')>`, "
+                    "several space-separated signatures allowed. The key is the organisation's own signing "
+                    "secret (`smartcoders webhook-secret --org SLUG`, a `whsec_<base64 key>` value)."
+                ),
+            },
         },
         "schemas": {
             "Error": {
@@ -175,6 +186,55 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
             },
+            "WebhookDelivery": {
+                "type": "object",
+                "required": ["status", "event_id", "charts_created", "charts_skipped", "encounters"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["processed", "duplicate"]},
+                    "event_id": {"type": "string", "description": "The webhook-id"},
+                    "charts_created": {"type": "integer", "minimum": 0},
+                    "charts_skipped": {"type": "integer", "minimum": 0},
+                    "encounters": {"type": "integer", "minimum": 0},
+                },
+            },
+            "ImportJob": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "status",
+                    "source",
+                    "file_count",
+                    "files_done",
+                    "charts_created",
+                    "charts_skipped",
+                    "errors",
+                    "created_at",
+                ],
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "status": {
+                        "type": "string",
+                        "enum": ["queued", "running", "succeeded", "failed"],
+                        "description": "failed: at least one file was not imported (see errors); the other "
+                        "files' charts are kept",
+                    },
+                    "source": {"type": "string", "enum": ["upload", "cli", "webhook", "demo"]},
+                    "file_count": {"type": "integer", "description": "Files to import (.zip members counted)"},
+                    "files_done": {"type": "integer"},
+                    "charts_created": {"type": "integer"},
+                    "charts_skipped": {"type": "integer", "description": "Encounters already imported"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"file": {"type": ["string", "null"]}, "error": {"type": "string"}},
+                        },
+                    },
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "started_at": {"type": ["string", "null"], "format": "date-time"},
+                    "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
             "UserChange": {
                 "type": "object",
                 "additionalProperties": False,
@@ -185,6 +245,62 @@ DOCUMENT: dict[str, Any] = {
     },
     "security": [{"session": []}],
     "paths": {
+        "/webhooks/synthea/{org}": {
+            "post": {
+                "summary": "Import one signed Synthea FHIR R4 bundle into the organisation (machine callers)",
+                "description": (
+                    "No session and no CSRF token: the sender is authenticated by a Standard Webhooks signature "
+                    "made with the organisation's key, verified before the body is parsed or the database is "
+                    "touched. Every verification failure (missing or malformed header, timestamp more than "
+                    "WEBHOOK_TOLERANCE_SECONDS from now, wrong key, other organisation's key, altered body) is "
+                    "the same 401. The bundle is imported and the event recorded in one transaction; a repeated "
+                    "webhook-id answers 200 `duplicate` and changes nothing. Bodies over WEBHOOK_MAX_BODY_BYTES "
+                    "get 413 before they are read; a body that does not arrive within "
+                    "WEBHOOK_BODY_TIMEOUT_SECONDS is cut off (connection closed, no response)."
+                ),
+                "security": [{"webhookSignature": []}],
+                "parameters": [
+                    {
+                        "name": "org",
+                        "in": "path",
+                        "required": True,
+                        "description": "Organisation slug; selects the key the signature must verify with",
+                        "schema": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+                    },
+                    {
+                        "name": "webhook-id",
+                        "in": "header",
+                        "required": True,
+                        "description": "Event id; retries of one event reuse it",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_:-]{1,128}$"},
+                    },
+                    {
+                        "name": "webhook-timestamp",
+                        "in": "header",
+                        "required": True,
+                        "description": "Seconds since the epoch when the delivery was signed",
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                    },
+                    {
+                        "name": "webhook-signature",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        media: {"schema": {"type": "object", "description": "A Synthea FHIR R4 Bundle"}}
+                        for media in ("application/json", "application/fhir+json")
+                    },
+                },
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/WebhookDelivery"}, "Processed, or a duplicate"),
+                    **_errors(400, 401, 404, 413, 415),
+                },
+            }
+        },
         "/api/v1/me": {
             "get": {
                 "summary": "The signed-in user, organisation and permissions",
@@ -273,6 +389,63 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/imports": {
+            "get": {
+                "summary": "Recent import jobs of the caller's organisation (manager)",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {"type": "array", "items": {"$ref": "#/components/schemas/ImportJob"}}
+                            },
+                        }
+                    ),
+                    **_errors(401, 403),
+                },
+            },
+            "post": {
+                "summary": "Upload Synthea FHIR bundles to import (manager)",
+                "description": (
+                    "Multipart upload of one or more `.json` bundles or `.zip` archives of them (any field "
+                    "name). Provider files (`hospitalInformation*.json`, `practitionerInformation*.json`) in "
+                    "the same upload resolve provider references. The files are stored and an import job is "
+                    "queued; the answer comes at once (202) and the worker imports them in batches. Follow "
+                    "the job at the `Location` URL. Re-importing a bundle creates no duplicates."
+                ),
+                "security": [{"session": [], "csrf": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": {
+                        "description": "Queued",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}},
+                    },
+                    **_errors(400, 401, 403, 415),
+                },
+            },
+        },
+        "/api/v1/imports/{import_id}": {
+            "parameters": [
+                {"name": "import_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            ],
+            "get": {
+                "summary": "One import job: status, progress, counts and per-file errors (manager)",
+                "responses": {"200": _json({"$ref": "#/components/schemas/ImportJob"}), **_errors(401, 403, 404)},
+            },
+        },
         "/api/v1/users/{user_id}": {
             "parameters": [
                 {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -296,6 +469,9 @@ DOCUMENT: dict[str, Any] = {
         },
     },
 }
+
+
+# The coder workflow's schemas and paths live beside their handlers (app/http/charts.py).
 
 
 class OpenApiHandler(JsonHandler):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.context import AppContext
-from app.http import api, assets, auth, health, openapi
+from app.http import api, assets, auth, health, imports, openapi, webhooks
 from app.http.base import BaseHandler
 
 
@@ -39,6 +39,11 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/users/([^/]+)", api.UserHandler, ("GET", "PATCH")),
     Route(r"/api/v1/validate", api.ValidateHandler, ("POST",)),
     Route(r"/api/v1/codes", api.CodeSearchHandler, ("GET",)),
+    Route(r"/api/v1/imports", imports.ImportsHandler, ("GET", "POST")),
+    Route(r"/api/v1/imports/([^/]+)", imports.ImportHandler, ("GET",)),
+    # Machine callers: PUBLIC at the session layer, authenticated by the HMAC signature made with
+    # the organisation's key (the slug selects the key); no cookie CSRF. See app/http/webhooks.py.
+    Route(r"/webhooks/synthea(?:/([^/]*))?", webhooks.SyntheaWebhookHandler, ("POST",)),
 )
 
 

@@ -3,23 +3,40 @@ like a request. Jobs run in the worker process (or in ``serve``), never in ``web
 
 Each job opens its own scope(s): per-organisation work goes through ``system_scope``, which
 iterates organisations one transaction at a time.
+
+Several workers (or ``serve`` beside a worker) may run the same schedule; nothing is delivered
+twice because of that (SECURITY F5). Jobs that take rows from a queue (outbox relay, email drain)
+claim them with ``FOR UPDATE SKIP LOCKED`` and a lease, so they run everywhere at once and share
+the work. A job that is not idempotent, or wasteful to run twice, is declared ``leader=True``:
+each run first takes a PostgreSQL advisory lock named after the job and is skipped where another
+worker holds it.
+
+Every scheduler runs its jobs with ``coalesce=True`` (runs missed while the process was stopped
+or stalled collapse into one catch-up run), ``max_instances=1`` (a slow run is never overlapped
+by the next) and a misfire grace time; ``run`` logs any exception a job raises and returns, so
+the scheduler keeps going (F10).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from app.context import AppContext
+from app.jobs import emails as email_jobs
+from app.jobs import imports as import_jobs
+from app.jobs import outbox_relay
 from app.logs import bind_context, get_logger
 from app.services import audit
+from datalayer.locks import leadership
 from datalayer.queries import heartbeats, sessions
 from datalayer.scope import auth_scope, system_scope
 
@@ -32,6 +49,10 @@ class Job:
     seconds: Callable[[AppContext], int]
     func: Callable[[AppContext], dict[str, Any]]
     description: str
+    # Run only in the worker holding the job's advisory lock (work that is not idempotent).
+    leader: bool = False
+    # Runs every few seconds: log a run that did nothing (all counts zero) at debug level only.
+    quiet: bool = False
 
 
 def checkpoint_store(ctx: AppContext) -> audit.CheckpointStore:
@@ -90,9 +111,42 @@ JOBS: tuple[Job, ...] = (
         lambda c: c.settings.audit_verify_minutes * 60,
         verify_audit_chains,
         "Recompute every audit hash chain and update the external checkpoint",
+        # The checkpoint file is read, merged and rewritten: two concurrent runs could lose an update.
+        leader=True,
     ),
     Job("session-cleanup", lambda c: 3600, cleanup_sessions, "Delete long-expired and revoked session rows"),
+    Job(
+        "outbox-relay",
+        lambda c: c.settings.outbox_relay_seconds,
+        outbox_relay.relay_job,
+        "Publish committed domain events to each organisation's Redis channel, at least once",
+        quiet=True,
+    ),
+    Job(
+        "email-drain",
+        lambda c: c.settings.email_drain_seconds,
+        email_jobs.drain_job,
+        "Send queued email with back-off; dead-letter after EMAIL_MAX_ATTEMPTS or a permanent failure",
+        quiet=True,
+    ),
+    Job(
+        "synthea-import",
+        lambda c: import_jobs.INTERVAL_SECONDS,
+        import_jobs.import_job,
+        "Import uploaded Synthea bundles in batches; resume a crashed worker's job after its lease",
+        quiet=True,
+    ),
 )
+
+
+def _call(job: Job, ctx: AppContext) -> dict[str, Any] | None:
+    if not job.leader:
+        return job.func(ctx)
+    with leadership(f"job:{job.id}") as leader:
+        if not leader:
+            log.debug("job_skipped_not_leader")
+            return None
+        return job.func(ctx)
 
 
 def run(job: Job, ctx: AppContext) -> dict[str, Any] | None:
@@ -100,21 +154,27 @@ def run(job: Job, ctx: AppContext) -> dict[str, Any] | None:
     started = time.perf_counter()
     with bind_context(job=job.id, run_id=uuid.uuid4().hex[:12]):
         try:
-            result = job.func(ctx)
+            result = _call(job, ctx)
         except Exception:
             log.exception("job_failed", ms=round(1000 * (time.perf_counter() - started), 1))
             return None
-        log.info("job_finished", ms=round(1000 * (time.perf_counter() - started), 1), **result)
+        if result is None:
+            return None
+        idle = job.quiet and not any(result.values())
+        (log.debug if idle else log.info)("job_finished", ms=round(1000 * (time.perf_counter() - started), 1), **result)
         return result
 
 
-def make_scheduler(ctx: AppContext, *, blocking: bool) -> Any:
+def make_scheduler(ctx: AppContext, *, blocking: bool, jobs: Sequence[Job] = JOBS) -> Any:
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    # APScheduler logs every start and end of every run at INFO (the relay runs each second);
+    # ``run`` logs what matters. Its warnings (missed runs, skipped overlaps) still come through.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}, timezone=UTC)
-    for job in JOBS:
+    for job in jobs:
         scheduler.add_job(
             run,
             "interval",

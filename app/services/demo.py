@@ -18,6 +18,7 @@ from app.security.passwords import policy_problems
 from app.services import audit
 from app.services.audit import Actor
 from app.services.auth import create_organisation
+from app.services.imports import ImportSummary
 from datalayer.queries import orgs, users
 from datalayer.scope import auth_scope, org_scope
 
@@ -71,3 +72,18 @@ def seed(ctx: AppContext) -> DemoLogins:
             )
         audit.record(scope, action="demo_seeded", actor=system, object_type="organization", object_id=org_id)
     return DemoLogins(tuple(e for e, _, _ in DEMO_USERS), password, generated=configured is None)
+
+
+def import_charts() -> ImportSummary:
+    """Import the bundled Synthea sample (``app/demo_data/synthea``) into Demo Health.
+
+    Idempotent: on a restart every encounter is already there and counted as skipped.
+    """
+    from app.demo_data import SYNTHEA_DIR
+    from app.services.imports import import_paths
+
+    with auth_scope() as scope:
+        org_id = orgs.id_by_slug(scope, DEMO_SLUG)
+    if org_id is None:
+        raise ConfigError("the demo organisation does not exist yet: seed() it first")
+    return import_paths(org_id, [SYNTHEA_DIR], source="demo")

@@ -1,7 +1,7 @@
 """Domain events leave only through `outbox_events`, written in the caller's transaction (INV-5).
 
-`emit` never publishes: the relay job claims committed rows and publishes them at least once;
-consumers dedupe on the event id. Event types are `resource.verb` in the past tense
+`emit` never publishes: the relay job (``app.jobs.outbox_relay``) claims committed rows and
+publishes them at least once; consumers call `dedupe` in the transaction of their effect. Event types are `resource.verb` in the past tense
 (`chart.imported`, `import.finished`, `chart.submitted`, …).
 """
 
@@ -11,10 +11,11 @@ import re
 import uuid
 from typing import Any
 
-from datalayer.queries import outbox
+from datalayer.queries import outbox, processed_events
 from datalayer.scope import Scope
 
 _EVENT_TYPE = re.compile(r"[a-z][a-z_]*\.[a-z][a-z_]*")
+_CONSUMER = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 def emit(
@@ -37,3 +38,21 @@ def emit(
         payload=payload or {},
     )
     return event_id
+
+
+def dedupe(scope: Scope, event_id: uuid.UUID | str, source: str) -> bool:
+    """True the first time consumer ``source`` sees ``event_id`` in this organisation; False after.
+
+    The relay publishes at least once, so a consumer can receive an event twice (a relay killed
+    between publishing and recording it re-publishes the batch). Call this in the same
+    transaction as the consumer's effect (INV-4): if the effect rolls back, so does the dedupe
+    row, and the redelivery is processed.
+
+    The ``processed_events`` key is ``outbox:<source>:<org>:<event id>``: each consumer gets its
+    own exactly-once (two consumers of one event do not suppress each other), and the
+    organisation in the key keeps the table-wide unique constraint from linking tenants.
+    """
+    if not _CONSUMER.fullmatch(source):
+        raise ValueError(f"consumer name {source!r} must look like 'dashboard'")
+    key = f"outbox:{source}:{scope.require_org()}:{event_id}"
+    return processed_events.claim(scope, event_id=key, source=f"outbox:{source}")

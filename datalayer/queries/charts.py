@@ -1,4 +1,5 @@
-"""Charts and their code rows, as the validation service reads them."""
+"""Charts and their code rows: what the validation service reads, the Synthea import writes, and the
+coder workflow (queue, chart, codes, assignment, workload) reads and changes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from sqlalchemy import exc, text
+
+from app.errors import ValidationFailed
 from datalayer.queries._util import one, rows
 from datalayer.scope import Scope
 
@@ -38,8 +42,8 @@ class ChartCode:
 def get_context(scope: Scope, chart_id: UUID) -> ChartContext:
     row = one(
         scope,
-        "SELECT id, version, patient_age_years, patient_sex, record_type, discharged_alive, "
-        "encounter_start, encounter_end FROM charts WHERE id = :id",
+        "SELECT c.id, c.version, c.patient_age_years, c.patient_sex, c.record_type, c.discharged_alive, "
+        "c.encounter_start, c.encounter_end FROM charts AS c WHERE c.id = :id",
         {"id": chart_id},
         what="Chart",
     )
@@ -52,8 +56,45 @@ def list_codes(scope: Scope, chart_id: UUID) -> list[ChartCode]:
         ChartCode(**r)
         for r in rows(
             scope,
-            "SELECT id, kind, code_system, code, sequence, is_principal, override_rationale "
-            "FROM chart_codes WHERE chart_id = :id ORDER BY kind, sequence",
+            "SELECT cc.id, cc.kind, cc.code_system, cc.code, cc.sequence, cc.is_principal, cc.override_rationale "
+            "FROM chart_codes AS cc WHERE cc.chart_id = :id ORDER BY cc.kind, cc.sequence",
             {"id": chart_id},
         )
     ]
+
+
+# -- Synthea import -------------------------------------------------------------------------------
+
+_IMPORT_COLUMNS = (
+    "id uuid, source_patient_id text, source_encounter_id text, patient_age_years integer, patient_sex text, "
+    "record_type text, discharged_alive boolean, encounter_class text, encounter_type text, "
+    "encounter_reason text, encounter_start timestamptz, encounter_end timestamptz, provider_name text, "
+    "facility_name text, specialty text, difficulty smallint, payload jsonb, clinical_note text"
+)
+_IMPORT_NAMES = ", ".join(c.split()[0] for c in _IMPORT_COLUMNS.split(", "))
+
+
+def insert_imported(scope: Scope, *, rows_json: bytes, import_job_id: UUID | None) -> dict[str, UUID]:
+    """Insert one file's charts in one statement; returns ``{source_encounter_id: chart id}`` of the
+    rows actually created.
+
+    ``rows_json`` is a JSON array of objects with the ``_IMPORT_COLUMNS`` keys. An encounter this
+    organisation already has (the natural key ``charts_source_encounter_uq``) is left untouched
+    and not returned, so a re-import creates nothing and the caller counts it as skipped — also
+    when two imports of the same file race: the second waits on the unique index, then skips.
+    """
+    statement = text(
+        f"""INSERT INTO charts (org_id, import_job_id, {_IMPORT_NAMES})
+                SELECT :org, :job, {", ".join(f"r.{n}" for n in _IMPORT_NAMES.split(", "))}
+                  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_IMPORT_COLUMNS})
+                ON CONFLICT ON CONSTRAINT charts_source_encounter_uq DO NOTHING
+                RETURNING source_encounter_id, id"""
+    )
+    params = {"org": scope.require_org(), "job": import_job_id, "rows": rows_json.decode()}
+    try:
+        with scope.conn.begin_nested():
+            return {str(r[0]): r[1] for r in scope.conn.execute(statement, params)}
+    except (exc.DataError, exc.IntegrityError) as err:
+        # A value PostgreSQL refuses (a check constraint, an unstorable character): the file's
+        # fault, reported for that file; the savepoint leaves the caller's transaction usable.
+        raise ValidationFailed(f"the database refused a chart ({type(err.orig).__name__})") from err
