@@ -61,9 +61,9 @@ ROLE_LABELS: Final[dict[Role, str]] = {
 
 # Where `/` sends each role after sign-in.
 ROLE_HOME: Final[dict[Role, str]] = {
-    Role.MANAGER: "/users",
+    Role.MANAGER: "/assign",
     Role.SUPERVISOR: "/account",
-    Role.CODER: "/account",
+    Role.CODER: "/queue",
     Role.ANALYST: "/account",
 }
 

@@ -57,10 +57,11 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
     port = args.port or rt.settings.port
     logins = None
     if demo:
-        from app.services.demo import import_charts, seed
+        from app.services.demo import assign_charts, import_charts, seed
 
         logins = seed(rt.ctx)
         demo_charts = import_charts()
+        demo_assigned = assign_charts()
     sched = make_scheduler(rt.ctx, blocking=False) if scheduler else None
     server = make_server(rt.ctx, host=host, port=port)
     server.start()
@@ -86,6 +87,8 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
             f"Demo charts from {totals['files']} Synthea files: {totals['charts_created']} imported now, "
             f"{totals['charts_skipped']} already there."
         )
+        if demo_assigned:
+            out(f"Assigned {demo_assigned} of them to coder@demo.test; the rest wait on /assign.")
     out("Press Ctrl+C to stop.")
     try:
         loop.start()
@@ -100,13 +103,26 @@ def _serve(args: argparse.Namespace, *, scheduler: bool, demo: bool) -> int:
 def _warm_engine(cache: Path) -> None:
     """Load the code sets in the background so the first validation does not wait for them."""
     import threading
+    from datetime import date
 
     from app.codesets.icd10cm import default_codeset
-    from app.validation import default_engine
+    from app.codesets.pcs_search import default_pcs_search
+    from app.validation import ChartInput, DiagnosisRow, ProcedureRow, default_engine
 
     def warm() -> None:
-        default_codeset(cache)
-        default_engine()
+        default_codeset(cache).search("e11", 1)  # builds the autocomplete index (~1 s)
+        # The first validation loads the grouper's and the comorbidity maps' tables (~0.2 s): pay it
+        # here rather than on a coder's first edit.
+        default_engine().validate(
+            ChartInput(
+                age=60,
+                sex="F",
+                discharge_date=date.today(),  # noqa: DTZ011 - any recent date selects the current grouper
+                diagnoses=(DiagnosisRow("J18.9", principal=True), DiagnosisRow("I10")),
+                procedures=(ProcedureRow("0DTJ4ZZ"),),
+            )
+        )
+        default_pcs_search().search("0dt", 1)  # the procedure autocomplete index (~0.8 s)
 
     threading.Thread(target=warm, name="engine-warmup", daemon=True).start()
 

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from app.authz import Permission
 from pages.account import AccountPage
+from pages.assign import AssignPage
 from pages.base import NavItem, SecurePage
+from pages.chart import ChartPage
+from pages.queue import QueuePage
 from pages.users import UsersPage
 
 
@@ -21,14 +24,18 @@ class PageSpec:
     page: type[SecurePage]
     permission: Permission
     label: str
+    in_nav: bool = True  # False for pages opened from another page with an id (``/chart?id=``)
 
 
 PAGES: tuple[PageSpec, ...] = (
+    PageSpec("/queue", QueuePage, Permission.CHARTS_CODE, "My queue"),
+    PageSpec("/assign", AssignPage, Permission.CHARTS_ASSIGN, "Assign charts"),
     PageSpec("/users", UsersPage, Permission.USERS_MANAGE, "Users"),
     PageSpec("/account", AccountPage, Permission.ACCOUNT_VIEW, "Account"),
+    PageSpec("/chart", ChartPage, Permission.CHARTS_VIEW, "Chart", in_nav=False),
 )
 
-NAV: list[NavItem] = [NavItem(p.path, p.label, p.permission) for p in PAGES]
+NAV: list[NavItem] = [NavItem(p.path, p.label, p.permission) for p in PAGES if p.in_nav]
 
 
 def page_for(path: str) -> PageSpec | None:

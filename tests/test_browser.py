@@ -1,5 +1,5 @@
 """Browser test (INV-10): a manager signs in, adds a coder on /users and signs out; the coder
-accepts the emailed invitation, sets a password and lands on /account; then signs out and in again.
+accepts the emailed invitation, sets a password and lands on /queue (their home); then signs out and in again.
 
 Real Chromium (Debian's /usr/bin/chromium) through Playwright against the live server.
 """
@@ -66,7 +66,8 @@ def test_manager_creates_coder_who_signs_in(chromium_browser: Browser, live_serv
 
     page = _new_page(chromium_browser)
     _sign_in(page, base, manager_email, PASSWORD)
-    expect(page).to_have_url(re.compile(r"/users$"))
+    expect(page).to_have_url(re.compile(r"/assign$"))  # a manager's home
+    page.goto(f"{base}/users")
     expect(page.get_by_text("People in your organisation")).to_be_visible()
     page.locator(".sc-new-name input").fill("Charlie Coder")
     page.locator(".sc-new-email input").fill(coder_email)
@@ -93,7 +94,8 @@ def test_manager_creates_coder_who_signs_in(chromium_browser: Browser, live_serv
     coder.fill("input[name=password]", new_password)
     coder.fill("input[name=password_confirm]", new_password)
     coder.click("button[type=submit]")
-    expect(coder).to_have_url(re.compile(r"/account$"))
+    expect(coder).to_have_url(re.compile(r"/queue$"))  # a coder's home
+    coder.goto(f"{base}/account")
     expect(coder.locator(".sc-profile")).to_contain_text(coder_email)
     expect(coder.locator(".sc-profile")).to_contain_text("Browser Clinic")
     coder.screenshot(path=str(SHOTS / "account.png"))
@@ -101,7 +103,8 @@ def test_manager_creates_coder_who_signs_in(chromium_browser: Browser, live_serv
     coder.locator(".sc-signout").click()
     expect(coder).to_have_url(re.compile(r"/login"))
     _sign_in(coder, base, coder_email, new_password)
-    expect(coder).to_have_url(re.compile(r"/account$"))
+    expect(coder).to_have_url(re.compile(r"/queue$"))
+    coder.goto(f"{base}/account")
     expect(coder.locator(".sc-profile")).to_contain_text("Coder")
     # A coder may not manage users: the page answers Forbidden.
     response = coder.goto(f"{base}/users")

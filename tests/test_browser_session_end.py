@@ -42,7 +42,8 @@ def test_b9_open_page_ends_when_session_is_revoked(chromium: Browser, live_serve
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page).to_have_url(re.compile(r"/queue$"))  # a coder's home
+    page.goto(f"{base}/account")
     expect(page.locator(".sc-profile")).to_contain_text(email)
 
     xsrf = next(c["value"] for c in context.cookies() if c["name"] == "_xsrf")

@@ -38,6 +38,7 @@ import httpx
 import pytest
 import time_machine
 from bokeh.util.token import get_token_payload
+from sqlalchemy import text
 from tornado.web import decode_signed_value
 
 from app.authz import Permission, Principal, Role, has_permission
@@ -65,6 +66,7 @@ _SAMPLE_PATHS: dict[str, str] = {
     r"/assets/([a-z]+\.(?:css|js))": "/assets/app.css",
     r"/api/v1/users/([^/]+)": "/api/v1/users/{coder_alpha}",
     r"/api/v1/imports/([^/]+)": "/api/v1/imports/{import_alpha}",
+    r"/api/v1/charts/([^/]+)": "/api/v1/charts/{chart_alpha}",
 }
 _IMPORT_ALPHA: dict[str, uuid.UUID] = {}
 
@@ -78,6 +80,24 @@ def _import_alpha(universe: Universe) -> uuid.UUID:
     return _IMPORT_ALPHA["id"]
 
 
+_CHART_ALPHA: dict[str, uuid.UUID] = {}
+
+
+def _chart_alpha(universe: Universe) -> uuid.UUID:
+    """A chart of org alpha assigned to coder@alpha.test (so every alpha role may read it), once."""
+    if "id" not in _CHART_ALPHA:
+        from tests.chart_fixtures import chart_row, insert_charts
+
+        (chart_id,) = insert_charts(universe.orgs["alpha"], [chart_row(0)])
+        with org_scope(universe.orgs["alpha"]) as scope:
+            scope.conn.execute(
+                text("UPDATE charts SET assignee_id = :coder WHERE id = :id"),
+                {"coder": universe.users["coder@alpha.test"], "id": chart_id},
+            )
+        _CHART_ALPHA["id"] = chart_id
+    return _CHART_ALPHA["id"]
+
+
 GET_ROUTES = [r for r in ROUTES if "GET" in r.methods]
 
 
@@ -87,6 +107,8 @@ def _path(route: Route, universe: Universe) -> str:
     sample = _SAMPLE_PATHS[route.pattern]
     if "{import_alpha}" in sample:
         return sample.format(import_alpha=_import_alpha(universe))
+    if "{chart_alpha}" in sample:
+        return sample.format(chart_alpha=_chart_alpha(universe))
     return sample.format(coder_alpha=universe.users["coder@alpha.test"])
 
 

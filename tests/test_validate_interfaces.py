@@ -116,12 +116,15 @@ def test_api_validate_refuses_anonymous_and_bad_input(client: Any, new_client: A
     assert resp.json()["error"]["code"]
 
     assert client.login("analyst@alpha.test").status_code == 200
-    bad = client.post("/api/v1/validate", json={"age": "old", "diagnoses": "E11.9"}, headers=client.csrf())
+    bad = client.post(
+        "/api/v1/validate", json={"age": "old", "diagnoses": "E11.9", "setting": "home"}, headers=client.csrf()
+    )
     assert bad.status_code == 400
     fields = bad.json()["error"]["fields"]
     assert fields["age"].startswith("must be a whole number")
     assert fields["diagnoses"].startswith("must be an array")
     assert "sex" in fields
+    assert fields["setting"] == "must be inpatient or outpatient"
     assert "discharge_date" in fields
     no_csrf = client.post("/api/v1/validate", json=CHART)
     assert no_csrf.status_code == 403

@@ -8,6 +8,7 @@ otherwise. Rows in assertions are 1-based, as the coder sees them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from app.validation import ChartInput, DiagnosisRow, Engine, ProcedureRow, RecordType, ValidationResult
 from app.validation.engine import default_engine
+from app.validation.model import Setting, setting_for
 from app.validation.registry import RULES
 
 pytestmark = pytest.mark.slow  # the first test in a process loads the code sets
@@ -345,6 +347,28 @@ def test_mce20_unspecified_laterality(engine: Engine) -> None:
     assert fired(result, "R-MCE-20") == [(1,)]
     assert severities(result, "R-MCE-20") == {"warning"}
     assert not fired(run(engine, "S72.001A", "W19.XXXA"), "R-MCE-20")
+
+
+def test_outpatient_visits_get_no_inpatient_admission_edits(engine: Engine) -> None:
+    # Z00.00 opens a wellness visit (Guidelines Section IV) but is an unacceptable inpatient
+    # principal (MCE edit 9); I10 is a questionable admission (edit 8) but a fine visit reason.
+    def visit(*codes: str) -> ValidationResult:
+        return engine.validate(replace(chart(codes), setting=Setting.OUTPATIENT))
+
+    assert fired(run(engine, "Z00.00", "I10"), "R-MCE-09") == [(1,)]
+    wellness = visit("Z00.00", "I10")
+    assert not fired(wellness, "R-MCE-09")
+    assert wellness.summary.can_submit
+    assert any("inpatient stays" in note for note in wellness.summary.notes)
+    assert not fired(visit("I10", "E78.5"), "R-MCE-08")
+    # Never first-listed in any setting: B95-B97, Z37, Z3A, Z68.
+    assert fired(visit("B95.0", "L03.115"), "R-MCE-09") == [(1,)]
+
+
+def test_setting_follows_the_encounter_class() -> None:
+    assert setting_for("IMP") is Setting.INPATIENT
+    for outpatient in ("AMB", "EMER", "HH", None, ""):
+        assert setting_for(outpatient) is Setting.OUTPATIENT
 
 
 def test_mce09_unacceptable_principal(engine: Engine) -> None:

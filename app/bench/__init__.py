@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Every CLI start imports these to build `bench --help`: keep heavy imports inside `run`.
-MODULES: tuple[str, ...] = ("app.bench.validate", "app.bench.auth", "app.bench.search", "app.bench.imports")
+MODULES: tuple[str, ...] = (
+    "app.bench.validate",
+    "app.bench.auth",
+    "app.bench.search",
+    "app.bench.imports",
+    "app.bench.queue",
+    "app.bench.chart_change",
+)
 
 
 @dataclass(slots=True)

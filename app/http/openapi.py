@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.http import chart_openapi
 from app.http.base import PUBLIC, JsonHandler
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -105,6 +106,12 @@ DOCUMENT: dict[str, Any] = {
                     "discharge_date": {"type": "string", "format": "date"},
                     "record_type": {"type": "string", "enum": ["maternal", "newborn", "other"]},
                     "discharged_alive": {"type": "boolean", "default": True},
+                    "setting": {
+                        "type": "string",
+                        "enum": ["inpatient", "outpatient"],
+                        "default": "inpatient",
+                        "description": "outpatient: no MCE admission edits; Z codes may be first-listed",
+                    },
                     "diagnoses": {
                         "type": "array",
                         "maxItems": 100,
@@ -472,6 +479,8 @@ DOCUMENT: dict[str, Any] = {
 
 
 # The coder workflow's schemas and paths live beside their handlers (app/http/charts.py).
+DOCUMENT["components"]["schemas"].update(chart_openapi.SCHEMAS)
+DOCUMENT["paths"].update(chart_openapi.paths(_errors, _json))
 
 
 class OpenApiHandler(JsonHandler):

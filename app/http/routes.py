@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.context import AppContext
-from app.http import api, assets, auth, health, imports, openapi, webhooks
+from app.http import api, assets, auth, charts, health, imports, openapi, webhooks
 from app.http.base import BaseHandler
 
 
@@ -41,6 +41,11 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/codes", api.CodeSearchHandler, ("GET",)),
     Route(r"/api/v1/imports", imports.ImportsHandler, ("GET", "POST")),
     Route(r"/api/v1/imports/([^/]+)", imports.ImportHandler, ("GET",)),
+    Route(r"/api/v1/charts", charts.ChartsHandler, ("GET",)),
+    Route(r"/api/v1/charts/assign", charts.ChartAssignHandler, ("POST",)),  # before the {id} routes
+    Route(r"/api/v1/charts/([^/]+)", charts.ChartHandler, ("GET",)),
+    Route(r"/api/v1/charts/([^/]+)/codes", charts.ChartCodesHandler, ("PUT",)),
+    Route(r"/api/v1/charts/([^/]+)/submit", charts.ChartSubmitHandler, ("POST",)),
     # Machine callers: PUBLIC at the session layer, authenticated by the HMAC signature made with
     # the organisation's key (the slug selects the key); no cookie CSRF. See app/http/webhooks.py.
     Route(r"/webhooks/synthea(?:/([^/]*))?", webhooks.SyntheaWebhookHandler, ("POST",)),

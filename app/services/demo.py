@@ -87,3 +87,25 @@ def import_charts() -> ImportSummary:
     if org_id is None:
         raise ConfigError("the demo organisation does not exist yet: seed() it first")
     return import_paths(org_id, [SYNTHEA_DIR], source="demo")
+
+
+# Left unassigned so the demo manager has charts to try /assign with.
+DEMO_UNASSIGNED = 12
+
+
+def assign_charts() -> int:
+    """Give the demo coder work: the imported charts, oldest encounter first, except the newest
+    ``DEMO_UNASSIGNED`` (left for the manager). Idempotent: once the coder has any chart, nothing
+    changes. Audited, notified and emitted like a manager's assignment. Returns the charts assigned.
+    """
+    from app.services.charts import assign_as_system
+
+    with auth_scope() as scope:
+        org_id = orgs.id_by_slug(scope, DEMO_SLUG)
+    if org_id is None:
+        raise ConfigError("the demo organisation does not exist yet: seed() it first")
+    with org_scope(org_id) as scope:
+        coder = next((u for u in users.list_for_org(scope) if u.email == "coder@demo.test" and u.is_active), None)
+        if coder is None:
+            return 0
+        return assign_as_system(scope, coder.id, keep_unassigned=DEMO_UNASSIGNED, reason="demo")

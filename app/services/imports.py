@@ -165,6 +165,10 @@ def write_prepared(scope: Scope, prepared: PreparedFile, *, job_id: UUID | None,
             },
         )
     skipped = len(prepared.rows) - len(chart_ids)
+    if chart_ids:
+        from app.services.charts import auto_assign_new  # the import path never needs pages' deps
+
+        auto_assign_new(scope, chart_ids)  # no-op unless AUTO_ASSIGN_IMPORTS is on
     audit.record(
         scope,
         action="import_file",

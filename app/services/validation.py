@@ -9,6 +9,7 @@ from app.codesets.types import Sex
 from app.errors import ValidationFailed
 from app.validation import ChartInput, DiagnosisRow, ProcedureRow, RecordType, ValidationResult, default_engine
 from app.validation.engine import Engine
+from app.validation.model import setting_for
 from datalayer.queries import charts, validation_results
 from datalayer.scope import Scope
 
@@ -29,6 +30,7 @@ def chart_input(scope: Scope, chart_id: UUID) -> tuple[charts.ChartContext, Char
         discharge_date=when.date(),
         record_type=RecordType(ctx.record_type),
         discharged_alive=ctx.discharged_alive is not False,
+        setting=setting_for(ctx.encounter_class),
         diagnoses=tuple(
             DiagnosisRow(c.code, c.is_principal, c.override_rationale) for c in codes if c.kind == "diagnosis"
         ),

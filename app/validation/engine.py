@@ -16,7 +16,7 @@ from string import ascii_uppercase, digits
 from app.codesets.types import Claim, ClaimEditor, CodeSet, ComorbidityScorer, DrgResult, ProcedureCodes
 from app.validation import rules as _rules  # noqa: F401 - registers the catalogue
 from app.validation.context import Context, ProcRow, Row, Shared
-from app.validation.model import ChartInput, Finding, Level, Summary, ValidationResult
+from app.validation.model import ChartInput, Finding, Level, Setting, Summary, ValidationResult
 from app.validation.registry import RULES, Rule
 from app.validation.syntax import pcs_problem, read_icd10cm
 
@@ -181,6 +181,8 @@ class Engine:
                 f"Discharge {ctx.chart.discharge_date.isoformat()} is outside FY2026; codes were checked "
                 f"against {self.codes.version}, the release loaded."
             )
+        if drg is not None and ctx.chart.setting is Setting.OUTPATIENT:
+            notes.append("MS-DRG is defined for inpatient stays; shown for reference on this outpatient visit.")
         if ctx.principal is None or not ctx.principal.valid:
             notes.append("No valid principal diagnosis: MS-DRG and comorbidity indices are not computed.")
         return Summary(

@@ -34,6 +34,23 @@ class RecordType(StrEnum):
     OTHER = "other"
 
 
+class Setting(StrEnum):
+    """Where the encounter happened. The MCE and MS-DRG are inpatient tools: an outpatient visit
+    gets no admission edits (R-MCE-08) and Z codes may be first-listed (Guidelines Section IV)."""
+
+    INPATIENT = "inpatient"
+    OUTPATIENT = "outpatient"
+
+
+# FHIR v3-ActCode encounter classes of an inpatient stay (Synthea uses IMP); everything else,
+# including emergency (EMER) and ambulatory (AMB) visits, is outpatient.
+_INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC", "INPATIENT"})
+
+
+def setting_for(encounter_class: str | None) -> Setting:
+    return Setting.INPATIENT if (encounter_class or "").upper() in _INPATIENT_CLASSES else Setting.OUTPATIENT
+
+
 ProcedureSystem = Literal["ICD-10-PCS", "other"]
 
 
@@ -56,6 +73,7 @@ class ChartInput:
     """One encounter's codes and the context the rules need (CODING-RULES "Context a chart needs").
 
     `record_type` None means "not stated": record-type rules then stay silent rather than guess.
+    `setting` defaults to inpatient, the setting the MCE and MS-DRG are defined for.
     """
 
     age: int
@@ -66,6 +84,7 @@ class ChartInput:
     record_type: RecordType | None = None
     discharged_alive: bool = True
     id: Any = None
+    setting: Setting = Setting.INPATIENT
 
 
 @dataclass(frozen=True, slots=True)

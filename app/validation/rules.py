@@ -16,7 +16,7 @@ from itertools import combinations
 
 from app.codesets.types import DxSeverity, NoteKind
 from app.validation.context import Context, Row
-from app.validation.model import Category, Level, RecordType
+from app.validation.model import Category, Level, RecordType, Setting
 from app.validation.registry import Hit, rule
 from app.validation.syntax import display
 
@@ -598,6 +598,8 @@ def contradictory(ctx: Context) -> Iterator[Hit]:
 # --- Medicare Code Editor --------------------------------------------------------------------
 
 SEX_EDIT_RETIRED = date(2024, 10, 1)
+# Unacceptable as principal in any setting: organism, outcome of delivery, weeks of gestation, BMI.
+_NEVER_FIRST_LISTED = ("B95", "B96", "B97", "Z37", "Z3A", "Z68")
 
 
 @rule(
@@ -629,6 +631,8 @@ def mce_sex(ctx: Context) -> Iterator[Hit]:
 
 @rule("R-MCE-08", "Questionable admission", category=SEQ, severity=WARNING, guideline_ref="MCE edit 8", mce_edit=8)
 def mce_questionable(ctx: Context) -> Iterator[Hit]:
+    if ctx.chart.setting is Setting.OUTPATIENT:
+        return  # an admission edit: an outpatient visit admits no one
     for rows, _ in _mce_rows(ctx, 8):
         for row in rows:
             yield Hit(
@@ -641,8 +645,11 @@ def mce_questionable(ctx: Context) -> Iterator[Hit]:
     "R-MCE-09", "Unacceptable principal diagnosis", category=SEQ, severity=ERROR, guideline_ref="MCE edit 9", mce_edit=9
 )
 def mce_unacceptable(ctx: Context) -> Iterator[Hit]:
+    outpatient = ctx.chart.setting is Setting.OUTPATIENT
     for rows, _ in _mce_rows(ctx, 9):
         for row in rows:
+            if outpatient and not row.key.startswith(_NEVER_FIRST_LISTED):
+                continue  # e.g. Z00.00 opens a wellness visit (Section IV); inpatient-only edit
             yield Hit((row.n,), f"{row.label()} is not acceptable as principal diagnosis.")
 
 

@@ -14,14 +14,14 @@ from datetime import date
 from typing import Any, cast
 
 from app.codesets.types import Sex
-from app.validation.model import ChartInput, DiagnosisRow, ProcedureRow, ProcedureSystem, RecordType
+from app.validation.model import ChartInput, DiagnosisRow, ProcedureRow, ProcedureSystem, RecordType, Setting
 
 MAX_ROWS = 100
 MAX_AGE = 124
 MAX_RATIONALE = 2000
 MAX_CODE = 32
 _SEX: dict[str, Sex] = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "U": "U", "UNKNOWN": "U"}
-_TOP = {"id", "age", "sex", "discharge_date", "diagnoses", "procedures", "record_type", "discharged_alive"}
+_TOP = {"id", "age", "sex", "discharge_date", "diagnoses", "procedures", "record_type", "discharged_alive", "setting"}
 _DX = {"code", "principal", "override_rationale", "rationale", "description"}
 _PX = {"code", "code_system", "override_rationale", "rationale", "description"}
 
@@ -135,6 +135,17 @@ def _record_type(body: dict[str, Any], problems: dict[str, str]) -> RecordType |
         return None
 
 
+def _setting(body: dict[str, Any], problems: dict[str, str]) -> Setting:
+    raw = body.get("setting")
+    if raw is None:
+        return Setting.INPATIENT
+    try:
+        return Setting(raw)
+    except ValueError:
+        problems["setting"] = "must be inpatient or outpatient"
+        return Setting.INPATIENT
+
+
 def _diagnoses(body: dict[str, Any], problems: dict[str, str]) -> list[DiagnosisRow]:
     out: list[DiagnosisRow] = []
     for i, item in enumerate(_rows(body, "diagnoses", problems, required=True), start=1):
@@ -176,6 +187,7 @@ def parse_chart(body: Any) -> ChartInput:
     age, sex, discharge = _age(body, problems), _sex(body, problems), _discharge(body, problems)
     record_type = _record_type(body, problems)
     alive = _bool(body.get("discharged_alive"), "discharged_alive", problems, True)
+    setting = _setting(body, problems)
     diagnoses, procedures = _diagnoses(body, problems), _procedures(body, problems)
     if problems or age is None or discharge is None:
         raise InputError(problems)
@@ -188,4 +200,5 @@ def parse_chart(body: Any) -> ChartInput:
         procedures=tuple(procedures),
         record_type=record_type,
         discharged_alive=alive,
+        setting=setting,
     )

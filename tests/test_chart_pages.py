@@ -1,0 +1,236 @@
+"""``/queue`` and ``/assign`` as plain objects, without a browser (CONVENTIONS 15).
+
+The pages are built the way a session builds them (real sign-ins; the session identity the page
+reads from its Bokeh token is the identity of that sign-in), loaded, and driven by setting widget
+values and clicking, as the browser would. Loads run their database work off the event loop
+(``SecurePage.run_action``): checked by recording the thread of each service call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from sqlalchemy import text
+
+import pages.base
+import pages.identity
+from app import bootstrap
+from app.authz import Permission, Principal
+from app.services import charts as svc
+from datalayer.scope import org_scope
+from pages.assign import AssignPage
+from pages.queue import QueuePage
+from pages.registry import NAV, page_for
+from tests.chart_fixtures import Team, make_team
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def team(runtime: bootstrap.Runtime) -> Team:
+    return make_team(runtime.ctx, logins=True)
+
+
+def _signed_in(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, who: Principal) -> Principal:
+    session = runtime.ctx.auth.login(email=who.email, password=PASSWORD, client_ip="198.51.100.20", user_agent=None)
+    p = session.principal
+    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
+    for module in (pages.base, pages.identity):
+        monkeypatch.setattr(module, "session_identity", lambda: identity)
+    return p
+
+
+def _run(coroutine: Any) -> None:
+    async def run() -> None:
+        await coroutine
+        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
+
+    asyncio.run(run())
+
+
+def _change(widget: Any, value: Any) -> None:
+    """Set a value as the browser would, on a running loop, and wait for the load it schedules."""
+
+    async def run() -> None:
+        widget.value = value
+        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
+
+    asyncio.run(run())
+
+
+def _click(button: Any) -> None:
+    async def run() -> None:
+        button.param.update(clicks=button.clicks + 1)
+        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
+
+    asyncio.run(run())
+
+
+def test_registry_declares_the_pages_with_their_permissions() -> None:
+    queue, assign = page_for("/queue"), page_for("/assign")
+    assert queue is not None
+    assert assign is not None
+    assert (queue.page, queue.permission) == (QueuePage, Permission.CHARTS_CODE)
+    assert (assign.page, assign.permission) == (AssignPage, Permission.CHARTS_ASSIGN)
+
+
+@pytest.mark.parametrize(("path", "allowed"), [("/queue", {"coder_a"}), ("/assign", {"manager"})])
+def test_pages_recheck_permission_when_built(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team, path: str, allowed: set[str]
+) -> None:
+    spec = page_for(path)
+    assert spec is not None
+    monkeypatch.setattr(pages.base, "_start_watchdog", lambda *args: None)  # no server loop here
+    for name in ("manager", "coder_a", "supervisor", "analyst"):
+        _signed_in(runtime, monkeypatch, getattr(team, name))
+        built = pages.base.build(spec.page, spec.permission, runtime.ctx, NAV)()
+        forbidden = isinstance(built, pn.pane.HTML) and "You do not have permission" in built.object
+        assert forbidden is (name not in allowed), name
+
+
+def test_queue_shows_own_charts_returned_first_with_feedback(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> None:
+    ids = team.charts(3)
+    svc.assign(team.manager, ids, [team.coder_a.user_id])
+    svc.assign(team.manager, team.charts(1), [team.coder_b.user_id])  # not A's: never shown
+    audit_id = uuid.uuid4()
+    with org_scope(team.org_id) as scope:
+        scope.conn.execute(text("UPDATE charts SET status = 'returned' WHERE id = :id"), {"id": ids[1]})
+        scope.conn.execute(
+            text(
+                "INSERT INTO audits (id, org_id, chart_id, submission_no, supervisor_id, coder_id, claim_expires_at, "
+                "decision, decided_at) VALUES (:id, :org, :chart, 1, :sup, :coder, now(), 'return', now())"
+            ),
+            {
+                "id": audit_id,
+                "org": team.org_id,
+                "chart": ids[1],
+                "sup": team.supervisor.user_id,
+                "coder": team.coder_a.user_id,
+            },
+        )
+        scope.conn.execute(
+            text(
+                "INSERT INTO feedback (id, org_id, audit_id, chart_id, coder_id, supervisor_id, body) "
+                "VALUES (:id, :org, :audit, :chart, :coder, :sup, 'Sequence the pneumonia first.')"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "org": team.org_id,
+                "audit": audit_id,
+                "chart": ids[1],
+                "coder": team.coder_a.user_id,
+                "sup": team.supervisor.user_id,
+            },
+        )
+    principal = _signed_in(runtime, monkeypatch, team.coder_a)
+    threads: list[int] = []
+    original = svc.list_charts
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(svc, "list_charts", recording)
+    page = QueuePage(principal=principal, ctx=runtime.ctx, nav=NAV)
+    assert page.table.value.empty  # nothing is read while the page is built
+    loop_thread: list[int] = []
+
+    async def load() -> None:
+        loop_thread.append(threading.get_ident())
+        await page.refresh()
+
+    _run(load())
+    assert threads
+    assert loop_thread[0] not in threads  # the query ran off the event loop
+    assert [item.id for item in page.items] == [ids[1], ids[0], ids[2]]
+    assert list(page.table.value["Status"].str.contains("Returned")) == [True, False, False]
+    assert page.returned.visible
+    assert "Sequence the pneumonia first." in page.returned.object
+    assert "Sam Supervisor" in page.returned.object
+    assert f"/chart?id={ids[1]}" in page.returned.object
+    assert f"/chart?id={ids[0]}" in page.table.value["Encounter"][1]
+    assert "To do (3)" in page.tabs.options
+    assert "Returned (1)" in page.tabs.options
+    assert page.pager_text.object.endswith("of 3</span>")
+    page.__panel__().get_root(Document())  # the whole page lays out into Bokeh models
+
+
+def test_queue_filters_and_empty_states(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> None:
+    principal = _signed_in(runtime, monkeypatch, team.coder_c)
+    page = QueuePage(principal=principal, ctx=runtime.ctx, nav=NAV)
+    _run(page.refresh())
+    assert page.empty.visible
+    assert not page.table.visible
+    assert "Nothing to code right now" in page.empty.object
+    svc.assign(team.manager, team.charts(4), [team.coder_c.user_id])
+    _run(page.refresh())
+    assert len(page.items) == 4
+    assert page.table.visible
+    _change(page.specialty, "Cardiology")  # the watcher schedules a load
+    assert {i.specialty for i in page.items} == {"Cardiology"}
+    _change(page.specialty, "Dermatology")
+    assert "No charts match these filters" in page.empty.object
+    _run(page._clear())
+    assert len(page.items) == 4
+
+
+def test_assign_page_assigns_selected_charts_and_updates_workload(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> None:
+    fresh = team.charts(2)
+    principal = _signed_in(runtime, monkeypatch, team.manager)
+    page = AssignPage(principal=principal, ctx=runtime.ctx, nav=NAV)
+    _run(page.refresh())
+    unassigned = {item.id for item in page.items}
+    assert set(fresh) <= unassigned
+    assert all(item.assignee_id is None for item in page.items)
+    assert "Cy Coder" in page.workload_pane.object
+    assert page.assign_button.disabled  # nothing selected yet
+    rows = [i for i, item in enumerate(page.items) if item.id in fresh]
+    page.table.selection = rows
+    page.coder.value = str(team.coder_b.user_id)
+    assert not page.assign_button.disabled
+    assert page.assign_button.label == "Assign 2 charts"
+    _click(page.assign_button)
+    assert page.notice.alert_type == "success"
+    assert "Assigned 2 charts: Ben Coder 2." in page.notice.object
+    assert not set(fresh) & {item.id for item in page.items}  # they left the unassigned list
+    mine = {c.id for c in svc.list_charts(team.coder_b, page_size=200).items}
+    assert set(fresh) <= mine
+    page.__panel__().get_root(Document())
+
+
+def test_assign_page_round_robin_and_error(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> None:
+    fresh = team.charts(2)
+    principal = _signed_in(runtime, monkeypatch, team.manager)
+    page = AssignPage(principal=principal, ctx=runtime.ctx, nav=NAV)
+    _run(page.refresh())
+    page.mode.value = "round_robin"
+    assert page.coders_multi.visible
+    assert not page.coder.visible
+    page.coders_multi.value = [str(team.coder_a.user_id), str(team.coder_c.user_id)]
+    page.table.selection = [i for i, item in enumerate(page.items) if item.id in fresh]
+    # The chart is taken for audit meanwhile: the assignment is refused and explained.
+    with org_scope(team.org_id) as scope:
+        scope.conn.execute(text("UPDATE charts SET status = 'pending_audit' WHERE id = :id"), {"id": fresh[0]})
+    _click(page.assign_button)
+    assert page.notice.alert_type == "error"
+    assert "being audited or completed" in page.notice.object
+    with org_scope(team.org_id) as scope:
+        scope.conn.execute(text("UPDATE charts SET status = 'draft' WHERE id = :id"), {"id": fresh[0]})
+    _click(page.assign_button)
+    assert page.notice.alert_type == "success"
+    assert "Ada Coder 1, Cy Coder 1" in page.notice.object
