@@ -23,10 +23,10 @@ from pages.base import SecurePage
 
 PAGE_SIZE: Final = 25
 RETURNED_SHOWN: Final = 10  # returned charts of the page listed with their feedback above the table
-TODO: Final = "draft,returned"
+OPEN_STATUSES: Final = "draft,returned"
 # Status tabs: label -> `status` filter ("" = all). Counts are added to the labels after each load.
 TABS: Final[dict[str, str]] = {
-    "To do": TODO,
+    "To do": OPEN_STATUSES,
     "Returned": "returned",
     "Draft": "draft",
     "Waiting for audit": "pending_audit",
@@ -134,7 +134,7 @@ class QueuePage(SecurePage):
         """The list_charts arguments the widgets describe."""
         difficulty = self.difficulty.value
         return {
-            "status": TABS.get(self.tabs.value or "To do", TODO) or None,
+            "status": TABS.get(self.tabs.value or "To do", OPEN_STATUSES) or None,
             "specialty": self.specialty.value or None,
             "difficulty": int(difficulty) if difficulty and difficulty != ANY else None,
             "encounter_from": self.encounter_from.value if isinstance(self.encounter_from.value, date) else None,

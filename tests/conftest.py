@@ -216,3 +216,36 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- Browser tests (Playwright driving Debian's Chromium) ------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = ROOT / "test-results"
+
+
+@pytest.fixture(scope="module")
+def chromium_browser() -> Iterator[Any]:
+    """One headless Chromium per browser-test module (``playwright install`` cannot download here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser: Any) -> Any:
+    """A fresh context (own cookies) at the 1440x900 size the screenshots are judged at."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    return page

@@ -8,45 +8,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from app.authz import Role
 from datalayer.queries import emails
 from datalayer.scope import org_scope
-from tests.conftest import PASSWORD, LiveServer, make_org, make_user
+from tests.conftest import PASSWORD, SHOTS, LiveServer, make_org, make_user, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parent.parent / "test-results"
-
-
-@pytest.fixture(scope="module")
-def chromium_browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def _new_page(browser: Browser) -> Page:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    return page
 
 
 def _sign_in(page: Page, base: str, email: str, password: str) -> None:
@@ -64,7 +36,7 @@ def test_manager_creates_coder_who_signs_in(chromium_browser: Browser, live_serv
     coder_email = f"coder-{uuid.uuid4().hex[:6]}@browser.test"
     SHOTS.mkdir(exist_ok=True)
 
-    page = _new_page(chromium_browser)
+    page = new_page(chromium_browser)
     _sign_in(page, base, manager_email, PASSWORD)
     expect(page).to_have_url(re.compile(r"/assign$"))  # a manager's home
     page.goto(f"{base}/users")
@@ -87,7 +59,7 @@ def test_manager_creates_coder_who_signs_in(chromium_browser: Browser, live_serv
     assert link is not None
     invite_path = link.group(0).split("/invite", 1)[1]
 
-    coder = _new_page(chromium_browser)
+    coder = new_page(chromium_browser)
     coder.goto(f"{base}/invite{invite_path}")
     expect(coder.get_by_text("Welcome, Charlie Coder")).to_be_visible()
     new_password = "Velvet-Lantern-Orbit-58"

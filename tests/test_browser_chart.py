@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 import tokens
 from app.authz import Role
@@ -27,35 +25,9 @@ from app.services.imports import import_bundle
 from datalayer.scope import org_scope
 from tests import synthea_data
 from tests.chart_fixtures import principal
-from tests.conftest import PASSWORD, LiveServer, make_org, make_user
+from tests.conftest import PASSWORD, SHOTS, LiveServer, make_org, make_user, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parent.parent / "test-results"
-
-
-@pytest.fixture(scope="module")
-def chromium_browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def _new_page(browser: Browser) -> Page:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    return page
 
 
 def _sign_in(page: Page, base: str, email: str) -> None:
@@ -152,7 +124,7 @@ def test_coder_codes_a_chart_fixes_an_error_and_submits(
     org, coder_id, email, chart_id = _chart_for_a_new_coder(runtime)
     SHOTS.mkdir(exist_ok=True)
 
-    page = _new_page(chromium_browser)
+    page = new_page(chromium_browser)
     _sign_in(page, base, email)
     expect(page).to_have_url(re.compile(r"/queue"))
     page.locator(f'a.sc-open[href="/chart?id={chart_id}"]').click()

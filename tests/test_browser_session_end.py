@@ -10,34 +10,25 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from app.authz import Role
-from tests.conftest import PASSWORD, LiveServer, make_org, make_user
-from tests.test_browser import CHROMIUM_ARGS
+from tests.conftest import PASSWORD, LiveServer, make_org, make_user, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def test_b9_open_page_ends_when_session_is_revoked(chromium: Browser, live_server: LiveServer, runtime: Any) -> None:
+def test_b9_open_page_ends_when_session_is_revoked(
+    chromium_browser: Browser, live_server: LiveServer, runtime: Any
+) -> None:
     base = live_server.url
     email = f"b9-{uuid.uuid4().hex[:8]}@browser.test"
     make_user(runtime.ctx, make_org("B9 Clinic"), Role.CODER, email=email)
-    context = chromium.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15000)
+    page = new_page(chromium_browser)
+    context = page.context
     page.goto(f"{base}/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
