@@ -14,7 +14,7 @@ from app.authz import ROLE_LABELS, Permission, Role
 from app.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
 from app.services import users as user_actions
 from datalayer.queries.users import User
-from pages.base import SecurePage
+from pages.base import SecurePage, busy
 
 ROLE_OPTIONS = {ROLE_LABELS[r]: r.value for r in Role}
 
@@ -90,7 +90,13 @@ class UsersPage(SecurePage):
     # -- data ---------------------------------------------------------------------------
 
     def _reload(self, keep: UUID | None = None) -> None:
-        self.users = user_actions.list_users(self.principal)
+        self._show(user_actions.list_users(self.principal), keep)
+
+    async def _reload_off_loop(self, keep: UUID | None = None) -> None:
+        self._show(await self.run_action(Permission.USERS_MANAGE, user_actions.list_users), keep)
+
+    def _show(self, users: list[User], keep: UUID | None) -> None:
+        self.users = users
         self.table.value = pd.DataFrame(
             {
                 "Name": [u.name for u in self.users],
@@ -133,16 +139,16 @@ class UsersPage(SecurePage):
 
     # -- actions ------------------------------------------------------------------------
 
-    def _create(self, _: object) -> None:
+    async def _create(self, _: object) -> None:
+        email, name, role = self.new_email.value or "", self.new_name.value or "", self.new_role.value or ""
         try:
-            principal = self.fresh_principal(Permission.USERS_MANAGE)
-            created = user_actions.create_user(
-                principal,
-                email=self.new_email.value or "",
-                name=self.new_name.value or "",
-                role=self.new_role.value or "",
-                settings=self.ctx.settings,
-            )
+            with busy(self.create):
+                created = await self.run_action(
+                    Permission.USERS_MANAGE,
+                    lambda p: user_actions.create_user(
+                        p, email=email, name=name, role=role, settings=self.ctx.settings
+                    ),
+                )
         except NotAuthenticated:
             return
         except ValidationFailed as exc:
@@ -157,42 +163,46 @@ class UsersPage(SecurePage):
             f"{created.user.name} was added as {ROLE_LABELS[Role(created.user.role)]}. "
             "An invitation email is on its way.",
         )
-        self._reload(keep=created.user.id)
+        await self._reload_off_loop(keep=created.user.id)
 
-    def _run(self, action: Any, message: str) -> None:
+    async def _run(self, button: Any, action: Any, message: str) -> None:
+        """One change to the selected user: database work off the event loop, the button busy."""
         user = self._target()
         if user is None:
             return
         try:
-            principal = self.fresh_principal(Permission.USERS_MANAGE)
-            action(principal, user)
+            with busy(button):
+                await self.run_action(Permission.USERS_MANAGE, lambda p: action(p, user))
         except NotAuthenticated:
             return
         except (Conflict, ValidationFailed, NotFound) as exc:
             self._notify(self.edit_notice, exc.message, "error")
             return
         self._notify(self.edit_notice, message.format(name=user.name))
-        self._reload(keep=user.id)
+        await self._reload_off_loop(keep=user.id)
 
-    def _change_role(self, _: object) -> None:
+    async def _change_role(self, _: object) -> None:
         role = self.edit_role.value or ""
-        self._run(
+        await self._run(
+            self.save_role,
             lambda p, u: user_actions.change_role(p, u.id, role),
             f"{{name}} is now {ROLE_LABELS.get(Role(role), role) if role in set(ROLE_OPTIONS.values()) else role}.",
         )
 
-    def _toggle_active(self, _: object) -> None:
+    async def _toggle_active(self, _: object) -> None:
         user = self._target()
         if user is None:
             return
         active = not user.is_active
-        self._run(
+        await self._run(
+            self.toggle,
             lambda p, u: user_actions.set_active(p, u.id, active),
             "{name} can sign in again." if active else "{name} was deactivated and signed out everywhere.",
         )
 
-    def _resend(self, _: object) -> None:
-        self._run(
+    async def _resend(self, _: object) -> None:
+        await self._run(
+            self.resend,
             lambda p, u: user_actions.resend_invitation(p, u.id, settings=self.ctx.settings),
             "A new invitation was sent to {name}.",
         )
