@@ -25,7 +25,7 @@ from panel_material_ui.template.base import Page
 import tokens
 from app.authz import ROLE_LABELS, Permission, Principal
 from app.context import AppContext
-from app.errors import NotAuthenticated
+from app.errors import NotAuthenticated, PermissionDenied
 from app.logs import get_logger
 from pages.identity import current_principal, resume_identity, session_identity
 
@@ -38,6 +38,15 @@ class NavItem:
     path: str
     label: str
     permission: Permission
+    # A number shown beside the label (e.g. unread notifications beside "My queue"), read off the
+    # event loop once the page's session has loaded; 0 shows nothing.
+    count: Callable[[Principal], int] | None = None
+
+
+def nav_label(label: str, count: int) -> str:
+    if count <= 0:
+        return label
+    return f"{label} ({count if count <= 99 else '99+'})"
 
 
 class SecurePage(pn.viewable.Viewer):
@@ -51,6 +60,11 @@ class SecurePage(pn.viewable.Viewer):
         self.principal = principal
         self.ctx = ctx
         self.nav = nav
+        self.nav_counts: dict[str, int] = {}
+        self._nav_links: dict[str, Any] = {}
+        doc = pn.state.curdoc
+        if any(item.count for item in nav) and doc is not None and getattr(doc, "session_context", None) is not None:
+            pn.state.onload(self.load_nav_counts)
 
     # Every action re-resumes the session: a revoked session or lost permission stops it.
     def fresh_principal(self, permission: Permission) -> Principal:
@@ -82,11 +96,37 @@ class SecurePage(pn.viewable.Viewer):
         self.principal = principal
         return result
 
+    async def load_nav_counts(self) -> None:
+        """Read the navigation's counts (``NavItem.count``) off the event loop and show them."""
+        counters = {item.path: item.count for item in self.nav if item.count and self.principal.can(item.permission)}
+        if not counters:
+            return
+        try:
+            counts = await self.run_action(
+                Permission.ACCOUNT_VIEW, lambda p: {path: count(p) for path, count in counters.items()}
+            )
+        except (NotAuthenticated, PermissionDenied):
+            return  # the session watchdog takes the browser to /login
+        for path, count in counts.items():
+            self.set_nav_count(path, count)
+
+    def set_nav_count(self, path: str, count: int) -> None:
+        self.nav_counts[path] = count
+        link = self._nav_links.get(path)
+        item = next((i for i in self.nav if i.path == path), None)
+        if link is not None and item is not None:
+            link.param.update(label=nav_label(item.label, count), description=_count_hint(count))
+
     def body(self) -> list[Any]:
         raise NotImplementedError
 
+    def framed(self, title: str, main: list[Any]) -> Any:
+        """``main`` in the shell, keeping the navigation's links so their counts can change later."""
+        self._nav_links = nav_links(self.principal, self.nav, title, self.nav_counts)
+        return shell(self.principal, self.ctx, self.nav, title, main, links=self._nav_links)
+
     def __panel__(self) -> Any:
-        return shell(self.principal, self.ctx, self.nav, self.title, self.body())
+        return self.framed(self.title, self.body())
 
 
 @contextmanager
@@ -126,19 +166,40 @@ def user_menu_html(principal: Principal, csrf: str) -> str:
     )
 
 
-def shell(principal: Principal, ctx: AppContext, nav: list[NavItem], title: str, main: list[Any]) -> Any:
-    links = [
-        pmui.Button(
-            label=item.label,
+def _count_hint(count: int) -> str | None:
+    return f"{count} unread notification{'' if count == 1 else 's'}" if count > 0 else None
+
+
+def nav_links(
+    principal: Principal, nav: list[NavItem], title: str, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The sidebar's links the principal may follow, by path; ``counts`` are shown beside labels."""
+    counts = counts or {}
+    return {
+        item.path: pmui.Button(
+            label=nav_label(item.label, counts.get(item.path, 0)),
+            description=_count_hint(counts.get(item.path, 0)),
             href=item.path,
             variant="text",
             sizing_mode="stretch_width",
             color="primary" if item.label == title else "default",
-            css_classes=["sc-nav-link"],
+            css_classes=["sc-nav-link", f"sc-nav-link--{item.path.strip('/') or 'home'}"],
         )
         for item in nav
         if principal.can(item.permission)
-    ]
+    }
+
+
+def shell(
+    principal: Principal,
+    ctx: AppContext,
+    nav: list[NavItem],
+    title: str,
+    main: list[Any],
+    *,
+    links: dict[str, Any] | None = None,
+) -> Any:
+    buttons = list((links if links is not None else nav_links(principal, nav, title)).values())
     header = pn.pane.HTML(
         user_menu_html(principal, ctx.auth.csrf_token(principal)),
         css_classes=["sc-header-user"],
@@ -147,7 +208,7 @@ def shell(principal: Principal, ctx: AppContext, nav: list[NavItem], title: str,
     )
     return Page(
         title="SmartCoders",
-        sidebar=[pn.Column(*links, sizing_mode="stretch_width")],
+        sidebar=[pn.Column(*buttons, sizing_mode="stretch_width")],
         sidebar_width=220,
         header=[header],
         main=[

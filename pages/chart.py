@@ -35,7 +35,7 @@ from app.services import charts as chart_actions
 from app.services.chart_types import ChartView
 from app.validation import ValidationResult
 from pages import chart_facts, chart_panels
-from pages.base import SecurePage, busy, shell
+from pages.base import SecurePage, busy
 from pages.chart_coding import CodingDesk
 from pages.chart_grid import CodeGrid
 from pages.chart_workspace import Readiness, Workspace
@@ -293,4 +293,4 @@ class ChartPage(SecurePage):
 
     def __panel__(self) -> Any:
         title = chart_panels.page_title(self.view) if self.view is not None else "Chart"
-        return shell(self.principal, self.ctx, self.nav, title, self.body())
+        return self.framed(title, self.body())

@@ -1,6 +1,10 @@
 """``/queue`` (coder): the signed-in coder's charts — returned ones first with the supervisor's
 feedback, then drafts, oldest first; counts by status; filters, sorting and paging on the server;
 one click on a row (or its "Open" link) opens ``/chart?id=…``.
+
+Above them, a "What's new" card lists the coder's unread in-app notifications (charts assigned to
+them or moved away), with "Mark all read"; its close button only hides it until the next visit.
+No unread notification, no card.
 """
 
 from __future__ import annotations
@@ -8,7 +12,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, Literal
+from uuid import UUID
 
 import panel as pn
 import panel_material_ui as pmui
@@ -16,10 +21,12 @@ import panel_material_ui as pmui
 from app.authz import Permission, Principal
 from app.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from app.services import charts as chart_actions
+from app.services import notifications as notification_actions
 from app.services.chart_types import ChartPage
+from app.services.notifications import Inbox, Notification
 from datalayer.queries.charts import ChartSummary
 from pages import chart_lists as cl
-from pages.base import SecurePage
+from pages.base import SecurePage, busy
 
 PAGE_SIZE: Final = 25
 RETURNED_SHOWN: Final = 10  # returned charts of the page listed with their feedback above the table
@@ -55,6 +62,17 @@ COLUMNS: Final = (
     "In queue",
 )
 DIFFICULTIES: Final[dict[str, str]] = {"Any": ANY, **{f"{n}": str(n) for n in range(1, 6)}}
+NEWS_SHOWN: Final = 5  # unread notifications listed on the card; "and N more" beyond
+NEWS_CSS: Final = """
+.sc-news { display: grid; gap: var(--app-space-2); margin: 0; padding: 0; list-style: none;
+  font-family: var(--app-font-family-sans); color: var(--app-color-text); }
+.sc-news__title { font-size: var(--app-font-size-md); font-weight: var(--app-font-weight-medium); }
+.sc-news__meta { color: var(--app-color-text-muted); font-size: var(--app-font-size-sm); white-space: nowrap; }
+.sc-news__body { margin: 0; color: var(--app-color-text-muted); font-size: var(--app-font-size-sm);
+  line-height: var(--app-font-line-height-normal); overflow-wrap: anywhere; }
+.sc-news__more { margin: var(--app-space-2) 0 0; color: var(--app-color-text-muted); font-size: var(--app-font-size-sm);
+  font-family: var(--app-font-family-sans); }
+"""
 
 
 @dataclass(frozen=True)
@@ -123,10 +141,28 @@ class QueuePage(SecurePage):
         self.pager_text = pn.pane.HTML("", css_classes=["sc-pager-text"])
         self.pager = pmui.Pagination(count=1, value=0, css_classes=["sc-pager"], size="small")
         self.notice = pmui.Alert(object="", alert_type="error", visible=False, sizing_mode="stretch_width")
+        self.news_items: list[Notification] = []
+        self.news_unread = 0
+        self.news_list = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["sc-news-list"])
+        self.mark_all = pmui.Button(
+            label="Mark all read", variant="text", size="small", css_classes=["sc-news-mark-all"]
+        )
+        self.mark_all.on_click(self._mark_all_read)
+        self.news = pmui.Alert(
+            self.news_list,
+            self.mark_all,
+            title="What's new",
+            severity="info",
+            closeable=True,
+            visible=False,
+            sizing_mode="stretch_width",
+            css_classes=["sc-news-card"],
+        )
         for widget in (self.tabs, self.specialty, self.difficulty, self.encounter_from, self.encounter_to, self.sort):
             widget.param.watch(self._filters_changed, "value")
         self.pager.param.watch(self._page_changed, "value")
         cl.defer(self.refresh)
+        cl.defer(self.load_news)
 
     # -- data -------------------------------------------------------------------------------
 
@@ -201,6 +237,46 @@ class QueuePage(SecurePage):
         self.pager.visible = page.pages > 1
         self._show_returned(page.items)
         self._show_empty(page)
+
+    # -- what's new ---------------------------------------------------------------------------
+
+    async def load_news(self) -> None:
+        """Read the unread notifications (off the event loop) and show or hide the card."""
+        try:
+            inbox = await self.run_action(
+                Permission.ACCOUNT_VIEW, lambda p: notification_actions.unread(p, limit=NEWS_SHOWN)
+            )
+        except (NotAuthenticated, PermissionDenied):
+            return
+        self.show_news(inbox)
+
+    def show_news(self, inbox: Inbox) -> None:
+        self.news_items, self.news_unread = inbox.items, inbox.unread
+        self.set_nav_count("/queue", inbox.unread)
+        if not inbox.items:
+            self.news.visible = False
+            return
+        more = inbox.unread - len(inbox.items)
+        tail = f'<p class="sc-news__more">and {cl.count(more, "more unread notification")}</p>' if more > 0 else ""
+        self.news_list.object = f'<ul class="sc-news">{"".join(_news_item(n) for n in inbox.items)}</ul>{tail}'
+        self.news.visible = True
+
+    async def _mark_all_read(self, *_: object) -> None:
+        # Exactly what the card shows when it shows everything, so a notification that arrives
+        # meanwhile is not marked read unseen; with "and N more" on the card, all of them.
+        shown = [n.id for n in self.news_items]
+        wanted: list[UUID] | Literal["all"] = shown if self.news_unread <= len(shown) else "all"
+
+        def work(principal: Principal) -> Inbox:
+            notification_actions.mark_read(principal, wanted)
+            return notification_actions.unread(principal, limit=NEWS_SHOWN)
+
+        try:
+            with busy(self.mark_all):
+                inbox = await self.run_action(Permission.ACCOUNT_VIEW, work)
+        except (NotAuthenticated, PermissionDenied):
+            return
+        self.show_news(inbox)
 
     def _show_returned(self, items: list[ChartSummary]) -> None:
         returned = [c for c in items if c.status == "returned"]
@@ -293,6 +369,7 @@ class QueuePage(SecurePage):
                     stylesheets=css,
                     sizing_mode="stretch_width",
                 ),
+                self.news,
                 self.notice,
                 pn.Row(self.tabs, sizing_mode="stretch_width"),
                 self.returned,
@@ -324,6 +401,7 @@ class QueuePage(SecurePage):
     def __panel__(self) -> Any:
         for pane in (self.returned, self.empty, self.pager_text):
             pane.stylesheets = [cl.PAGE_CSS]
+        self.news_list.stylesheets = [NEWS_CSS]
         return super().__panel__()
 
 
@@ -332,3 +410,12 @@ def _summary(text: str | None, limit: int = 220) -> str:
         return ""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _news_item(n: Notification) -> str:
+    body = f'<p class="sc-news__body">{html.escape(n.body)}</p>' if n.body else ""
+    return (
+        '<li class="sc-news__item">'
+        f'<span class="sc-news__title">{html.escape(n.title)}</span> '
+        f'<span class="sc-news__meta">· {html.escape(cl.ago(n.created_at, suffix=" ago"))}</span>{body}</li>'
+    )

@@ -7,9 +7,11 @@ permission cannot be expressed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.authz import Permission
+from app.authz import Permission, Principal
+from app.services import notifications
 from pages.account import AccountPage
 from pages.assign import AssignPage
 from pages.base import NavItem, SecurePage
@@ -25,17 +27,19 @@ class PageSpec:
     permission: Permission
     label: str
     in_nav: bool = True  # False for pages opened from another page with an id (``/chart?id=``)
+    count: Callable[[Principal], int] | None = None  # shown beside the nav label (``NavItem.count``)
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("/queue", QueuePage, Permission.CHARTS_CODE, "My queue"),
+    # The coder's queue is where assignments arrive: its link carries the unread notifications.
+    PageSpec("/queue", QueuePage, Permission.CHARTS_CODE, "My queue", count=notifications.unread_count),
     PageSpec("/assign", AssignPage, Permission.CHARTS_ASSIGN, "Assign charts"),
     PageSpec("/users", UsersPage, Permission.USERS_MANAGE, "Users"),
     PageSpec("/account", AccountPage, Permission.ACCOUNT_VIEW, "Account"),
     PageSpec("/chart", ChartPage, Permission.CHARTS_VIEW, "Chart", in_nav=False),
 )
 
-NAV: list[NavItem] = [NavItem(p.path, p.label, p.permission) for p in PAGES if p.in_nav]
+NAV: list[NavItem] = [NavItem(p.path, p.label, p.permission, p.count) for p in PAGES if p.in_nav]
 
 
 def page_for(path: str) -> PageSpec | None:

@@ -21,14 +21,16 @@ from sqlalchemy import text
 import pages.base
 import pages.identity
 from app import bootstrap
-from app.authz import Permission, Principal
+from app.authz import Permission, Principal, Role
 from app.services import charts as svc
+from app.services import notifications
 from datalayer.scope import org_scope
+from pages.account import AccountPage
 from pages.assign import AssignPage
 from pages.queue import QueuePage
 from pages.registry import NAV, page_for
-from tests.chart_fixtures import Team, make_team
-from tests.conftest import PASSWORD
+from tests.chart_fixtures import Team, make_team, principal
+from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.slow
 
@@ -234,3 +236,65 @@ def test_assign_page_round_robin_and_error(
     _click(page.assign_button)
     assert page.notice.alert_type == "success"
     assert "Ada Coder 1, Cy Coder 1" in page.notice.object
+
+
+def test_queue_whats_new_card_after_assignment_and_mark_all_read(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> None:
+    # A coder of their own: the team's coders collect notifications from the other tests.
+    email = f"dee-{uuid.uuid4().hex[:8]}@example.test"
+    dee = principal(team.org_id, make_user(runtime.ctx, team.org_id, Role.CODER, email=email), Role.CODER, "Dee", email)
+    me = _signed_in(runtime, monkeypatch, dee)
+    page = QueuePage(principal=me, ctx=runtime.ctx, nav=NAV)
+    page.__panel__()
+    queue_link = page._nav_links["/queue"]
+    _run(page.load_news())
+    assert not page.news.visible  # nothing unread: no card at all
+    assert queue_link.label == "My queue"
+
+    svc.assign(team.manager, team.charts(3), [dee.user_id])
+    threads: list[int] = []
+    original = notifications.unread
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "unread", recording)
+    page = QueuePage(principal=me, ctx=runtime.ctx, nav=NAV)
+    page.__panel__()
+    queue_link = page._nav_links["/queue"]
+    _run(page.load_news())
+    assert threads
+    assert threading.get_ident() not in threads  # read off the event loop
+    assert page.news.visible
+    assert page.news.title == "What's new"
+    assert "3 new charts assigned to you" in page.news_list.object
+    assert "Maya Manager assigned you 3 charts" in page.news_list.object
+    assert "just now" in page.news_list.object
+    assert queue_link.label == "My queue (1)"
+    assert queue_link.description == "1 unread notification"
+
+    _click(page.mark_all)
+    assert not page.news.visible
+    assert queue_link.label == "My queue"
+    assert notifications.unread_count(me) == 0
+    page.__panel__().get_root(Document())
+
+
+def test_nav_count_loads_for_pages_that_show_the_queue_link(
+    runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> None:
+    email = f"eve-{uuid.uuid4().hex[:8]}@example.test"
+    eve = principal(team.org_id, make_user(runtime.ctx, team.org_id, Role.CODER, email=email), Role.CODER, "Eve", email)
+    svc.assign(team.manager, team.charts(1), [eve.user_id])
+    me = _signed_in(runtime, monkeypatch, eve)
+    page = AccountPage(principal=me, ctx=runtime.ctx, nav=NAV)
+    _run(page.load_nav_counts())
+    assert page.nav_counts == {"/queue": 1}
+    assert page.__panel__() is not None
+    assert page._nav_links["/queue"].label == "My queue (1)"
+    manager = _signed_in(runtime, monkeypatch, team.manager)
+    assign = AssignPage(principal=manager, ctx=runtime.ctx, nav=NAV)
+    _run(assign.load_nav_counts())
+    assert assign.nav_counts == {}  # no queue link for a manager: nothing is read

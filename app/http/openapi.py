@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.http import chart_openapi
+from app.http import chart_openapi, notification_openapi
 from app.http.base import PUBLIC, JsonHandler
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -478,9 +478,11 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
-# The coder workflow's schemas and paths live beside their handlers (app/http/charts.py).
+# The coder workflow's and the notifications' schemas and paths live in their own modules.
 DOCUMENT["components"]["schemas"].update(chart_openapi.SCHEMAS)
 DOCUMENT["paths"].update(chart_openapi.paths(_errors, _json))
+DOCUMENT["components"]["schemas"].update(notification_openapi.SCHEMAS)
+DOCUMENT["paths"].update(notification_openapi.paths(_errors, _json))
 
 
 class OpenApiHandler(JsonHandler):
