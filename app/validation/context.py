@@ -47,6 +47,10 @@ class NoteGroup:
 _PAIR_LEVELS = frozenset({"code", "subcategory", "category"})
 
 
+PairIndex = dict[str, tuple[tuple[str, Note], ...]]
+_EMPTY_INDEX: PairIndex = {}
+
+
 @dataclass(slots=True)
 class Shared:
     """Per-engine caches that outlive one chart: note groups by (code, kind)."""
@@ -56,6 +60,7 @@ class Shared:
     pcs_version: str
     groups: dict[tuple[str, NoteKind], tuple[NoteGroup, ...]] = field(default_factory=dict)
     pairs: dict[tuple[str, NoteKind], dict[str, tuple[tuple[str, Note], ...]]] = field(default_factory=dict)
+    facts: dict[str, tuple[PairIndex, PairIndex, tuple[NoteGroup, ...]]] = field(default_factory=dict)
 
     def categories_between(self, lo: str, hi: str) -> list[str]:
         return self.categories[bisect_left(self.categories, lo[:3]) : bisect_right(self.categories, hi[:3])]
@@ -67,6 +72,19 @@ class Shared:
             found = self._build_groups(info, kind)
             self.groups[cache_key] = found
         return found
+
+    def attach(self, row: Row) -> None:
+        """Give a valid row its code's cached note indexes (one dict lookup per row and chart)."""
+        assert row.info is not None  # noqa: S101 - only called for valid rows
+        facts = self.facts.get(row.key)
+        if facts is None:
+            facts = (
+                self.pair_index(row.info, NoteKind.EXCLUDES1),
+                self.pair_index(row.info, NoteKind.EXCLUDES2),
+                self.note_groups(row.info, NoteKind.CODE_FIRST),
+            )
+            self.facts[row.key] = facts
+        row.ex1, row.ex2, row.code_first = facts
 
     def pair_index(self, info: CodeInfo, kind: NoteKind) -> dict[str, tuple[tuple[str, Note], ...]]:
         """All groups of `kind` on a code merged into category -> (source, note): one dict
@@ -111,7 +129,21 @@ class Row:
     3-character category. A plain slotted class: the engine builds eight of these per keystroke.
     """
 
-    __slots__ = ("cat", "code", "flagged_principal", "info", "key", "n", "overridden", "spelling", "title", "valid")
+    __slots__ = (
+        "cat",
+        "code",
+        "code_first",
+        "ex1",
+        "ex2",
+        "flagged_principal",
+        "info",
+        "key",
+        "n",
+        "overridden",
+        "spelling",
+        "title",
+        "valid",
+    )
 
     def __init__(
         self, n: int, spelling: Spelling, info: CodeInfo | None, *, flagged_principal: bool, overridden: bool
@@ -126,6 +158,10 @@ class Row:
         self.code = spelling.code
         self.cat = spelling.key[:3]
         self.title = info.description if info is not None else ""
+        # Filled by the engine from per-code caches for valid rows (the hot paths read these).
+        self.ex1: PairIndex = _EMPTY_INDEX
+        self.ex2: PairIndex = _EMPTY_INDEX
+        self.code_first: tuple[NoteGroup, ...] = ()
 
     def label(self) -> str:
         return f"{self.code} ({self.title})" if self.title else self.code

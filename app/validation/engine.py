@@ -79,6 +79,10 @@ class Engine:
             else:
                 valid = bool(code)
             procs.append(ProcRow(n, px, code, valid, bool(px.override_rationale and px.override_rationale.strip())))
+        attach = self.shared.attach
+        for row in rows:
+            if row.valid:
+                attach(row)
         flagged = [r for r in rows if r.flagged_principal]
         principal = flagged[0] if flagged else (rows[0] if rows else None)
         return Context(chart, self.codes, rows, procs, principal, self.shared)

@@ -279,11 +279,16 @@ def manifestation_principal(ctx: Context) -> Iterator[Hit]:
 )
 def code_first(ctx: Context) -> Iterator[Hit]:
     valid = ctx.valid_rows
+    present = ctx.valid_by_cat.keys()
     for row in valid:
         if ctx.principal is row and row.key.startswith("R652"):
             continue  # R-SEQ-06 says it more precisely
-        for group in ctx.note_groups(row, NoteKind.CODE_FIRST):
-            etiology = [o for o in valid if o is not row and group.naming(o.key) is not None]
+        for group in row.code_first:
+            etiology = (
+                []
+                if group.by_category.keys().isdisjoint(present)
+                else [o for o in valid if o is not row and group.naming(o.key) is not None]
+            )
             if not etiology:
                 if not (group.requires_etiology or "in diseases classified elsewhere" in row.title.lower()):
                     continue
@@ -511,8 +516,8 @@ def _excludes(ctx: Context, kind: NoteKind) -> Iterator[tuple[Row, Row, str, str
     present = by_cat.keys()
     done: set[tuple[int, int]] = set()
     for a in ctx.valid_rows:
-        index = ctx.pair_index(a, kind)
-        if not index:
+        index = a.ex1 if kind is NoteKind.EXCLUDES1 else a.ex2
+        if not index or index.keys().isdisjoint(present):  # the usual case: nothing to compare
             continue
         for cat in sorted(index.keys() & present):
             for b in by_cat[cat]:
