@@ -32,6 +32,8 @@ class Permission(StrEnum):
     CHARTS_VIEW = "charts:view"  # read charts of the organisation (coders: only their own)
     CHARTS_ASSIGN = "charts:assign"  # assign and reassign charts to coders
     CHARTS_CODE = "charts:code"  # enter codes on, save and submit one's own assigned charts
+    AUDITS_VIEW = "audits:view"  # read the review queue and the organisation's audits and scores
+    AUDITS_PERFORM = "audits:perform"  # claim and audit submitted charts; resolve disputed findings
 
 
 ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
@@ -43,9 +45,19 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             Permission.IMPORTS_MANAGE,
             Permission.CHARTS_VIEW,
             Permission.CHARTS_ASSIGN,
+            # Managers watch quality but do not audit: the audit is the supervisor's judgement.
+            Permission.AUDITS_VIEW,
         }
     ),
-    Role.SUPERVISOR: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW}),
+    Role.SUPERVISOR: frozenset(
+        {
+            Permission.ACCOUNT_VIEW,
+            Permission.CODES_VALIDATE,
+            Permission.CHARTS_VIEW,
+            Permission.AUDITS_VIEW,
+            Permission.AUDITS_PERFORM,
+        }
+    ),
     Role.CODER: frozenset(
         {Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW, Permission.CHARTS_CODE}
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.http import chart_openapi, notification_openapi
+from app.http import audit_openapi, chart_openapi, notification_openapi
 from app.http.base import PUBLIC, JsonHandler
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -478,11 +478,13 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
-# The coder workflow's and the notifications' schemas and paths live in their own modules.
+# The coder workflow's, the notifications' and the audits' schemas and paths live in their own modules.
 DOCUMENT["components"]["schemas"].update(chart_openapi.SCHEMAS)
 DOCUMENT["paths"].update(chart_openapi.paths(_errors, _json))
 DOCUMENT["components"]["schemas"].update(notification_openapi.SCHEMAS)
 DOCUMENT["paths"].update(notification_openapi.paths(_errors, _json))
+DOCUMENT["components"]["schemas"].update(audit_openapi.SCHEMAS)
+DOCUMENT["paths"].update(audit_openapi.paths(_errors, _json))
 
 
 class OpenApiHandler(JsonHandler):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.context import AppContext
-from app.http import api, assets, auth, charts, health, imports, notifications, openapi, webhooks
+from app.http import api, assets, audits, auth, charts, health, imports, notifications, openapi, webhooks
 from app.http.base import BaseHandler
 
 
@@ -46,6 +46,10 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/charts/([^/]+)", charts.ChartHandler, ("GET",)),
     Route(r"/api/v1/charts/([^/]+)/codes", charts.ChartCodesHandler, ("PUT",)),
     Route(r"/api/v1/charts/([^/]+)/submit", charts.ChartSubmitHandler, ("POST",)),
+    Route(r"/api/v1/charts/([^/]+)/claim", audits.ChartClaimHandler, ("POST",)),
+    Route(r"/api/v1/charts/([^/]+)/audit", audits.ChartAuditHandler, ("POST",)),
+    Route(r"/api/v1/audits", audits.AuditsHandler, ("GET",)),
+    Route(r"/api/v1/audits/queue", audits.ReviewQueueHandler, ("GET",)),
     Route(r"/api/v1/notifications", notifications.NotificationsHandler, ("GET",)),
     Route(r"/api/v1/notifications/read", notifications.NotificationsReadHandler, ("POST",)),
     # Machine callers: PUBLIC at the session layer, authenticated by the HMAC signature made with
