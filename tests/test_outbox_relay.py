@@ -342,6 +342,17 @@ def test_f5_two_relays_at_once_deliver_no_event_twice(
 POLICY = RelayPolicy(batch_size=100, lease_seconds=30, max_attempts=3, backoff_base_seconds=5, backoff_cap_seconds=60)
 
 
+class _Longest:
+    """Full jitter drawn at its upper bound: the back-off is then never ~0 s, so the test is
+    deterministic (a real draw near 0 would legitimately make the event due at once)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+_LONGEST = _Longest()
+
+
 def _age(org_id: uuid.UUID) -> None:
     """Make every back-off in the organisation run out now (instead of sleeping)."""
     with org_scope(org_id) as scope:
@@ -364,7 +375,7 @@ def test_f8_poison_event_is_dead_lettered_and_never_blocks_the_others(
             raise ValueError("consumer cannot handle this payload")
         outbox_relay.publish_to_redis(event)
 
-    first = outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id})
+    first = outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}, rng=_LONGEST)
     assert (first.published, first.retried, first.dead_lettered) == (9, 1, 0), "the poison must not block the rest"
     consumer.wait_for(9)
     assert set(consumer.deliveries) == {str(e) for e in healthy}
@@ -377,16 +388,16 @@ def test_f8_poison_event_is_dead_lettered_and_never_blocks_the_others(
     assert row["attempts"] == 1
     assert row["backing_off"], "a failed event waits out its back-off"
     assert row["last_error"] == "ValueError: consumer cannot handle this payload"
-    again = outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id})
+    again = outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}, rng=_LONGEST)
     assert again.as_dict() == outbox_relay.RelayResult().as_dict(), "nothing is due during the back-off"
     assert tries[poison] == 1
 
     _age(org_id)
-    assert outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}).retried == 1
+    assert outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}, rng=_LONGEST).retried == 1
     _age(org_id)
-    assert outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}).dead_lettered == 1
+    assert outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}, rng=_LONGEST).dead_lettered == 1
     _age(org_id)
-    assert outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}).as_dict()["published"] == 0
+    assert outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}, rng=_LONGEST).as_dict()["published"] == 0
     assert tries[poison] == POLICY.max_attempts, "a dead-lettered event is never tried again"
     assert all(tries[e] == 1 for e in healthy)
     (row,) = _rows(
@@ -411,7 +422,7 @@ def test_redis_down_gives_the_batch_back_without_counting_attempts(runtime: boot
             raise ServiceUnavailable("event bus unavailable")
         outbox_relay.publish_to_redis(event)
 
-    result = outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id})
+    result = outbox_relay.relay(POLICY, publisher=publisher, only_orgs={org_id}, rng=_LONGEST)
     assert (result.published, result.released, result.bus_down, result.dead_lettered) == (2, 3, True, 0)
     rows = _rows(org_id, "SELECT attempts, locked_until, last_error FROM outbox_events WHERE published_at IS NULL")
     assert len(rows) == 3
