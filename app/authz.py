@@ -74,7 +74,7 @@ ROLE_LABELS: Final[dict[Role, str]] = {
 # Where `/` sends each role after sign-in.
 ROLE_HOME: Final[dict[Role, str]] = {
     Role.MANAGER: "/assign",
-    Role.SUPERVISOR: "/account",
+    Role.SUPERVISOR: "/review",
     Role.CODER: "/queue",
     Role.ANALYST: "/account",
 }

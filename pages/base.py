@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
+from uuid import UUID
 
 import panel as pn
 import panel_material_ui as pmui
@@ -233,11 +234,23 @@ def message_view(heading: str, message: str) -> Any:
     )
 
 
+def _ended_by_logout(ctx: AppContext) -> bool:
+    identity = session_identity()
+    if identity is None:
+        return False
+    try:
+        return ctx.auth.ended_by_logout(org_id=UUID(identity["org"]), session_id=UUID(identity["sid"]))
+    except (KeyError, ValueError):
+        return False
+
+
 def _start_watchdog(ctx: AppContext, permission: Permission, root: pn.Column) -> None:
     def check() -> None:
         principal = current_principal(ctx, touch=False)
         if principal is not None and principal.can(permission):
             return
+        # Signing out from this page races its own redirect: say "signed out", not "expired".
+        notice = "signed_out" if principal is None and _ended_by_logout(ctx) else "expired"
         log.info("page_session_ended", reason="revoked_or_forbidden")
         root.objects = [message_view("Signed out", "Your session has ended. Sign in again to continue.")]
         callback.stop()
@@ -246,7 +259,7 @@ def _start_watchdog(ctx: AppContext, permission: Permission, root: pn.Column) ->
             # `href` is read-only in Panel (assigning it raised, so no redirect happened): set the
             # parts, with reload on so the browser really navigates.
             location.reload = True
-            location.param.update(pathname="/login", search="?notice=expired")
+            location.param.update(pathname="/login", search=f"?notice={notice}")
 
     # background=True: a foreground periodic callback toggles the process-wide `pn.state.busy`, which
     # every pmui Page of every session watches, so N open pages cost O(N^2) updates per period

@@ -14,9 +14,11 @@ from app.authz import Permission, Principal
 from app.services import notifications
 from pages.account import AccountPage
 from pages.assign import AssignPage
+from pages.audit import AuditPage
 from pages.base import NavItem, SecurePage
 from pages.chart import ChartPage
 from pages.queue import QueuePage
+from pages.review import ReviewPage
 from pages.users import UsersPage
 
 
@@ -34,9 +36,11 @@ PAGES: tuple[PageSpec, ...] = (
     # The coder's queue is where assignments arrive: its link carries the unread notifications.
     PageSpec("/queue", QueuePage, Permission.CHARTS_CODE, "My queue", count=notifications.unread_count),
     PageSpec("/assign", AssignPage, Permission.CHARTS_ASSIGN, "Assign charts"),
+    PageSpec("/review", ReviewPage, Permission.AUDITS_VIEW, "Review queue"),
     PageSpec("/users", UsersPage, Permission.USERS_MANAGE, "Users"),
     PageSpec("/account", AccountPage, Permission.ACCOUNT_VIEW, "Account"),
     PageSpec("/chart", ChartPage, Permission.CHARTS_VIEW, "Chart", in_nav=False),
+    PageSpec("/audit", AuditPage, Permission.AUDITS_VIEW, "Audit", in_nav=False),
 )
 
 NAV: list[NavItem] = [NavItem(p.path, p.label, p.permission, p.count) for p in PAGES if p.in_nav]

@@ -41,7 +41,7 @@ from app.services import emails, outbox
 from app.services.audit import Actor
 from app.services.chart_types import ChartStatus
 from app.services.validation import chart_input
-from app.validation import DiagnosisRow, ProcedureRow, default_engine
+from app.validation import ChartInput, DiagnosisRow, ProcedureRow, default_engine
 from datalayer.queries import audits, charts, notifications
 from datalayer.queries.audits import AuditRow, QueueItem
 from datalayer.queries.charts import StoredCode
@@ -60,10 +60,12 @@ __all__ = [
     "Scores",
     "acknowledge_feedback",
     "audit",
+    "audit_chart_input",
     "claim",
     "code_scores",
     "corrected_codes",
     "dispute_finding",
+    "drg_before_after",
     "list_audits",
     "resolve_dispute",
     "review_queue",
@@ -587,15 +589,38 @@ def _drg(
     missing: Sequence[MissingCode],
 ) -> tuple[tuple[int | None, float | None], tuple[int | None, float | None]]:
     """(MS-DRG, weight) for the coder's codes and for the corrected codes, grouped by the engine."""
-    engine = default_engine()
     try:
         _, chart = chart_input(scope, chart_id)
     except ValidationFailed:  # no patient age: the grouper cannot run
         return (None, None), (None, None)
+    return drg_before_after(chart, codes, verdicts, missing)
+
+
+def drg_before_after(
+    chart: ChartInput,
+    codes: Sequence[StoredCode],
+    verdicts: Sequence[RowVerdict],
+    missing: Sequence[MissingCode],
+) -> tuple[tuple[int | None, float | None], tuple[int | None, float | None]]:
+    """(MS-DRG, weight) for the coder's codes (``chart``) and for the corrected codes: pure, no
+    database — the audit page computes it live with the same function the decision stores."""
+    engine = default_engine()
     first = engine.validate(chart).summary
     dx, px = corrected_codes(codes, verdicts, missing)
     second = engine.validate(replace(chart, diagnoses=dx, procedures=px)).summary
     return (first.ms_drg, first.drg_weight), (second.ms_drg, second.drg_weight)
+
+
+def audit_chart_input(principal: Principal, chart_id: UUID) -> ChartInput | None:
+    """The engine's input for the chart's current codes, for ``drg_before_after`` on the audit page;
+    None when the chart cannot be grouped (no patient age). ``audits:view``; NotFound as elsewhere."""
+    principal.require(Permission.AUDITS_VIEW)
+    with user_scope(principal.org_id, principal.user_id) as scope:
+        try:
+            _, chart = chart_input(scope, chart_id)
+        except ValidationFailed:
+            return None
+    return chart
 
 
 def _notify_coder(

@@ -204,6 +204,11 @@ class AuthService:
         """Cryptographic check only (no database): for the Bokeh session-token payload."""
         return tokens.decode(token, self.settings.jwt_secret.get()) if token else None
 
+    def ended_by_logout(self, *, org_id: UUID, session_id: UUID) -> bool:
+        """Whether the session ended because its user signed out (an open page then says so)."""
+        with org_scope(org_id) as scope:
+            return sessions.revoked_reason(scope, session_id) == "logout"
+
     def resume(self, *, org_id: UUID, user_id: UUID, session_id: UUID, touch: bool) -> Principal | None:
         """The principal if the session row is live: not revoked, not idle or past its lifetime, user active."""
         now = datetime.now(UTC)

@@ -102,6 +102,12 @@ def revoke(scope: Scope, session_id: UUID, *, now: datetime, reason: str) -> int
     )
 
 
+def revoked_reason(scope: Scope, session_id: UUID) -> str | None:
+    """Why the session was revoked ("logout", "expired", "password_changed", …), None if it was not."""
+    row = maybe(scope, "SELECT s.revoked_reason FROM sessions AS s WHERE s.id = :id", {"id": session_id})
+    return None if row is None else row["revoked_reason"]
+
+
 def revoke_for_user(scope: Scope, user_id: UUID, *, now: datetime, reason: str, keep: UUID | None = None) -> int:
     return execute(
         scope,
