@@ -10,6 +10,8 @@ supervisor and an analyst, and charts written with the importer's own insert
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +21,7 @@ import orjson
 from app.authz import Principal, Role
 from datalayer.queries import charts, users
 from datalayer.scope import org_scope
-from tests.conftest import make_org, make_user
+from tests.conftest import Client, make_org, make_user
 
 
 def principal(
@@ -122,3 +124,19 @@ def make_team(ctx: Any, *, logins: bool = False) -> Team:
         supervisor=person(Role.SUPERVISOR, "Sam Supervisor"),
         analyst=person(Role.ANALYST, "Avery Analyst"),
     )
+
+
+@contextmanager
+def signed_in_clients(base_url: str, people: dict[str, Any]) -> Iterator[dict[str, Client]]:
+    """One signed-in API client per named person (anything with an ``email``), plus "anonymous"."""
+    made: dict[str, Client] = {}
+    try:
+        for name, person in people.items():
+            c = Client(base_url=base_url, follow_redirects=False, timeout=30)
+            made[name] = c
+            assert c.login(person.email).status_code == 200
+        made["anonymous"] = Client(base_url=base_url, follow_redirects=False, timeout=30)
+        yield made
+    finally:
+        for c in made.values():
+            c.close()

@@ -19,7 +19,7 @@ from app import bootstrap
 from app.authz import Role
 from app.services import charts
 from app.services.chart_types import CodeRowInput
-from tests.chart_fixtures import Team, make_team
+from tests.chart_fixtures import Team, make_team, signed_in_clients
 from tests.conftest import Client, LiveServer, make_user
 
 pytestmark = pytest.mark.slow
@@ -49,15 +49,8 @@ def clients(live_server: LiveServer, team: Team, other: Team) -> Iterator[dict[s
         "analyst": team.analyst,
         "other_supervisor": other.supervisor,
     }
-    made: dict[str, Client] = {}
-    for name, person in people.items():
-        c = Client(base_url=live_server.url, follow_redirects=False, timeout=30)
-        assert c.login(person.email).status_code == 200
-        made[name] = c
-    made["anonymous"] = Client(base_url=live_server.url, follow_redirects=False, timeout=30)
-    yield made
-    for c in made.values():
-        c.close()
+    with signed_in_clients(live_server.url, people) as made:
+        yield made
 
 
 def _send(c: Client, path: str, body: Any) -> httpx.Response:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from app import bootstrap
 from datalayer.scope import org_scope
-from tests.chart_fixtures import Team, make_team
+from tests.chart_fixtures import Team, make_team, signed_in_clients
 from tests.conftest import Client, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -54,15 +54,8 @@ def clients(live_server: LiveServer, team: Team, other: Team) -> Iterator[dict[s
         "other_manager": other.manager,
         "other_coder": other.coder_a,
     }
-    made: dict[str, Client] = {}
-    for name, person in people.items():
-        c = Client(base_url=live_server.url, follow_redirects=False, timeout=30)
-        assert c.login(person.email).status_code == 200
-        made[name] = c
-    made["anonymous"] = Client(base_url=live_server.url, follow_redirects=False, timeout=30)
-    yield made
-    for c in made.values():
-        c.close()
+    with signed_in_clients(live_server.url, people) as made:
+        yield made
 
 
 def _send(c: Client, method: str, path: str, body: Any) -> httpx.Response:
