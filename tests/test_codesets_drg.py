@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import re
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -477,15 +476,10 @@ def test_default_editor_is_one_per_process() -> None:
     assert default_claim_editor() is default_claim_editor()
 
 
-@pytest.mark.slow
-def test_a_clean_eight_code_chart_edits_and_groups_well_within_budget(editor: MsdrgClaimEditor) -> None:
+def test_a_clean_eight_code_chart_groups_the_same_on_every_call(editor: MsdrgClaimEditor) -> None:
+    # Speed is measured by `smartcoders bench validate`, never asserted here (shared, noisy machines).
     chart = claim("J189", "J9601", "N179", "E1122", "N184", "I129", "E785", "Z7984")
     assert editor.edits(chart) == []
-    rounds = 2000
-    start = time.perf_counter()
-    for _ in range(rounds):
-        editor.edits(chart)
-        editor.group(chart)
-    per_chart = (time.perf_counter() - start) / rounds
-    # The engine's whole budget is 200 µs a chart (5,000/s); this pair measures ~75 µs here.
-    assert per_chart < 150e-6
+    first = editor.group(chart)
+    assert all(editor.group(chart) == first for _ in range(20))
+    assert editor.edits(chart) == []

