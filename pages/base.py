@@ -234,8 +234,7 @@ def message_view(heading: str, message: str) -> Any:
     )
 
 
-def _ended_by_logout(ctx: AppContext) -> bool:
-    identity = session_identity()
+def _ended_by_logout(ctx: AppContext, identity: dict[str, str] | None) -> bool:
     if identity is None:
         return False
     try:
@@ -244,13 +243,26 @@ def _ended_by_logout(ctx: AppContext) -> bool:
         return False
 
 
+def _session_state(ctx: AppContext, identity: dict[str, str] | None, permission: Permission) -> str | None:
+    """None while the session may still see the page, else the sign-in notice to show (database
+    reads: runs in the executor)."""
+    principal = resume_identity(ctx, identity, touch=False)
+    if principal is not None and principal.can(permission):
+        return None
+    # Signing out from this page races its own redirect: say "signed out", not "expired".
+    return "signed_out" if principal is None and _ended_by_logout(ctx, identity) else "expired"
+
+
 def _start_watchdog(ctx: AppContext, permission: Permission, root: pn.Column) -> None:
-    def check() -> None:
-        principal = current_principal(ctx, touch=False)
-        if principal is not None and principal.can(permission):
+    identity = session_identity()  # read once on the IOLoop: it lives in the session's document
+
+    async def check() -> None:
+        # The session lookup reads the database: off the IOLoop, so N open pages never queue
+        # N database round trips per period in front of every other request.
+        loop = asyncio.get_running_loop()
+        notice = await loop.run_in_executor(ctx.executor, _session_state, ctx, identity, permission)
+        if notice is None or not callback.running:
             return
-        # Signing out from this page races its own redirect: say "signed out", not "expired".
-        notice = "signed_out" if principal is None and _ended_by_logout(ctx) else "expired"
         log.info("page_session_ended", reason="revoked_or_forbidden")
         root.objects = [message_view("Signed out", "Your session has ended. Sign in again to continue.")]
         callback.stop()
