@@ -3,6 +3,7 @@
 #   make run    start the app with embedded PostgreSQL and Redis and a demo organisation
 #   make test   run the whole test suite (browser tests included)
 #   make lint   ruff check, ruff format --check, mypy
+#   make notebooks  JupyterLab on notebooks/ (set SMARTCODERS_METRICS_PARQUET or SMARTCODERS_METRICS_ORG first)
 #
 # Override the interpreter with `make PYTHON=/path/to/python3.12 …`; pass pytest options with
 # `make test PYTEST_ARGS="-k login -x"`.
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 IS_PY312 := -c 'import sys; sys.exit(sys.version_info < (3, 12))'
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install run test lint
+.PHONY: help venv install run test lint notebooks
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -61,3 +62,8 @@ lint: install
 	$(VENV)/bin/ruff format --check . || status=1; \
 	$(VENV)/bin/mypy || status=1; \
 	exit $$status
+
+# The analysts' notebooks; the database route reads this checkout's embedded server unless
+# DATABASE_URL is set (notebooks/README.md).
+notebooks: install
+	SMARTCODERS_HOME="$${SMARTCODERS_HOME:-$(CURDIR)/.smartcoders}" $(VENV)/bin/jupyter lab --notebook-dir=notebooks

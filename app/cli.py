@@ -387,6 +387,74 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
+def cmd_rollup(args: argparse.Namespace) -> int:
+    """Recompute metric_rollups now (what the metric-rollups job does every few minutes); exit 2
+    when an organisation failed (the others are done)."""
+    from app.jobs.rollups import WINDOW_DAYS, rollup_all
+    from datalayer.queries import orgs
+    from datalayer.scope import auth_scope
+
+    rt = bootstrap.start()
+    try:
+        org_ids = None
+        if args.org:
+            with auth_scope() as scope:
+                org_id = orgs.id_by_slug(scope, args.org)
+            if org_id is None:
+                raise ValidationFailed(f"no organisation with slug {args.org!r}")
+            org_ids = [org_id]
+        run = rollup_all(days=None if args.all else (args.days or WINDOW_DAYS), org_ids=org_ids)
+        for r in run.done:
+            window = f"from {r.since:%Y-%m-%d}" if r.since else "whole history"
+            out(f"{r.org_id}: {r.rows:,} rollup rows ({window}); {r.changed:,} written, {r.deleted:,} removed")
+        for org_id in run.failed:
+            err(f"{org_id}: rollup failed (see the log)")
+        return 2 if run.failed else 0
+    finally:
+        rt.stop()
+
+
+def cmd_export_frames(args: argparse.Namespace) -> int:
+    """Write an organisation's metrics frames as Parquet for analysts (pipelines.sources); audited."""
+    import polars as pl
+
+    from datalayer.queries import orgs
+    from datalayer.scope import auth_scope, org_scope
+    from pipelines.sources import read_database, write_parquet
+
+    folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValidationFailed(f"{folder} exists and is not a folder")
+    rt = bootstrap.start()
+    try:
+        with auth_scope() as scope:
+            org_id = orgs.id_by_slug(scope, args.org)
+        if org_id is None:
+            raise ValidationFailed(f"no organisation with slug {args.org!r}")
+        frames = read_database(org_id).collected()
+        counts = {name: int(frame.select(pl.len()).collect().item()) for name, frame in frames.items()}
+        with org_scope(org_id) as scope:
+            audit.record(
+                scope,
+                action="data_exported",
+                actor=CLI_ACTOR,
+                object_type="organization",
+                object_id=org_id,
+                details={"dataset": "metrics_frames", "format": "parquet", "via": "cli", "rows": counts},
+            )
+        try:
+            files = write_parquet(frames, folder)
+        except OSError as exc:
+            err(f"cannot write to {folder}: {exc.strerror or exc}")
+            return 2
+        out(f"Wrote {len(files)} Parquet frames of {args.org} to {folder}:")
+        for name, n in counts.items():
+            out(f"  {name}.parquet  {n:,} rows")
+    finally:
+        rt.stop()
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import orjson
 
@@ -457,8 +525,28 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("validate", help="validate charts: one JSON object or JSON Lines, from FILE or stdin")
     sp.add_argument("file", nargs="?", metavar="FILE|-", help="input file (default: standard input)")
     sp.set_defaults(func=cmd_validate)
+    sp = sub.add_parser("rollup", help="recompute metric_rollups now (the metric-rollups job)")
+    sp.add_argument("--org", help="one organisation's slug (default: every organisation)")
+    window = sp.add_mutually_exclusive_group()
+    window.add_argument("--days", type=_days, metavar="N", help="the last N days (default 14)")
+    window.add_argument("--all", action="store_true", help="the whole history")
+    sp.set_defaults(func=cmd_rollup)
+    sp = sub.add_parser("export-frames", help="write an organisation's metrics frames as Parquet (for notebooks)")
+    sp.add_argument("folder", metavar="FOLDER", help="where to write <frame>.parquet files (created if needed)")
+    sp.add_argument("--org", required=True, help="organisation slug")
+    sp.set_defaults(func=cmd_export_frames)
     _add_bench(sub)
     return p
+
+
+def _days(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of days") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

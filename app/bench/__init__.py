@@ -23,6 +23,7 @@ MODULES: tuple[str, ...] = (
     "app.bench.imports",
     "app.bench.queue",
     "app.bench.chart_change",
+    "app.bench.rollup",
 )
 
 

@@ -34,6 +34,7 @@ from app.context import AppContext
 from app.jobs import emails as email_jobs
 from app.jobs import imports as import_jobs
 from app.jobs import outbox_relay
+from app.jobs import rollups as rollup_jobs
 from app.logs import bind_context, get_logger
 from app.services import audit
 from datalayer.locks import leadership
@@ -135,6 +136,14 @@ JOBS: tuple[Job, ...] = (
         import_jobs.import_job,
         "Import uploaded Synthea bundles in batches; resume a crashed worker's job after its lease",
         quiet=True,
+    ),
+    Job(
+        "metric-rollups",
+        lambda c: rollup_jobs.INTERVAL_SECONDS,
+        rollup_jobs.rollup_job,
+        "Recompute each organisation's metric_rollups for the last 14 days (idempotent upserts)",
+        # Idempotent and safe side by side (a per-organisation lock), but wasteful to run twice.
+        leader=True,
     ),
 )
 
