@@ -66,4 +66,4 @@ lint: install
 # The analysts' notebooks; the database route reads this checkout's embedded server unless
 # DATABASE_URL is set (notebooks/README.md).
 notebooks: install
-	SMARTCODERS_HOME="$${SMARTCODERS_HOME:-$(CURDIR)/.smartcoders}" $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	SMARTCODERS_HOME="$${SMARTCODERS_HOME:-$(CURDIR)/.smartcoders}" $(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
