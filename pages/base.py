@@ -207,7 +207,7 @@ def shell(
         stylesheets=_css(),
         sizing_mode="stretch_width",
     )
-    return Page(
+    page = Page(
         title="SmartCoders",
         sidebar=[pn.Column(*buttons, sizing_mode="stretch_width")],
         sidebar_width=220,
@@ -222,6 +222,29 @@ def shell(
         ],
         theme_config=tokens.theme_config(),
     )
+    return detach_from_process_busy(page)
+
+
+def detach_from_process_busy(page: Page) -> Page:
+    """Unbind the page's ``busy`` from the process-wide ``pn.state.busy``.
+
+    panel-material-ui's ``Page`` binds ``busy`` to ``pn.state.param.busy`` with a param reference,
+    whose watcher on the process-global state is never removed (PANEL.md trap (e)). Every page
+    ever served then stays alive, and every event in any session — each toggles ``state.busy`` —
+    updates every old page too; one whose session was destroyed raised ``UnsetValueError`` inside
+    the *current* session's event handling, so that session's click was lost. Our pages show
+    their own per-button busy state instead (``busy`` above).
+    """
+    private = page._param__private
+    private.refs.pop("busy", None)
+    kept = []
+    for names, watcher in private.ref_watchers:
+        if watcher.inst is pn.state:
+            pn.state.param.unwatch(watcher)
+        else:
+            kept.append((names, watcher))
+    private.ref_watchers = kept
+    return page
 
 
 def message_view(heading: str, message: str) -> Any:
