@@ -34,6 +34,9 @@ class Permission(StrEnum):
     CHARTS_CODE = "charts:code"  # enter codes on, save and submit one's own assigned charts
     AUDITS_VIEW = "audits:view"  # read the review queue and the organisation's audits and scores
     AUDITS_PERFORM = "audits:perform"  # claim and audit submitted charts; resolve disputed findings
+    AUDITS_CONFIGURE = "audits:configure"  # change the organisation's audit-sampling policy
+    METRICS_VIEW = "metrics:view"  # live queue counters (SSE), the dashboard and the organisation's metrics
+    DATA_EXPORT = "data:export"  # download the organisation's charts, audits and metrics as CSV/Parquet
 
 
 ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
@@ -47,6 +50,11 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             Permission.CHARTS_ASSIGN,
             # Managers watch quality but do not audit: the audit is the supervisor's judgement.
             Permission.AUDITS_VIEW,
+            # How much work is audited is a staffing decision too (docs/adr/0014-audit-sampling.md).
+            Permission.AUDITS_CONFIGURE,
+            Permission.METRICS_VIEW,
+            # Bulk PHI leaves the system only at a manager's request, audited and rate-limited (ADR 0016).
+            Permission.DATA_EXPORT,
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -56,12 +64,15 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             Permission.CHARTS_VIEW,
             Permission.AUDITS_VIEW,
             Permission.AUDITS_PERFORM,
+            Permission.AUDITS_CONFIGURE,
         }
     ),
     Role.CODER: frozenset(
         {Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW, Permission.CHARTS_CODE}
     ),
-    Role.ANALYST: frozenset({Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW}),
+    Role.ANALYST: frozenset(
+        {Permission.ACCOUNT_VIEW, Permission.CODES_VALIDATE, Permission.CHARTS_VIEW, Permission.METRICS_VIEW}
+    ),
 }
 
 ROLE_LABELS: Final[dict[Role, str]] = {

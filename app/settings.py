@@ -8,7 +8,8 @@ declared default; a required setting with no value is a start-up error. Secrets 
 In development, secrets that are not set are generated once and kept in
 ``$SMARTCODERS_HOME/dev-secrets.json`` (mode 0600) so sessions survive a restart. Production
 (``SMARTCODERS_ENV=production``) refuses to start with a missing or weak secret, a plain-HTTP
-``APP_URL`` or embedded services.
+``APP_URL``, embedded services, or a database reached over the network without verifying its
+certificate.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from email.utils import parseaddr
 from enum import StrEnum
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -142,6 +144,52 @@ def _smtp_tls(raw: str) -> SmtpTls:
     return SmtpTls(raw.strip().lower())
 
 
+class PgSslMode(StrEnum):
+    """libpq ``sslmode``: only the two ``verify-`` modes authenticate the server."""
+
+    DISABLE = "disable"
+    ALLOW = "allow"
+    PREFER = "prefer"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
+def _pg_sslmode(raw: str) -> PgSslMode:
+    return PgSslMode(raw.strip().lower())
+
+
+def is_local_host(host: str) -> bool:
+    """A Unix socket path, or a loopback name or address: traffic that never leaves the machine."""
+    if host == "" or host.startswith("/") or host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _without_port(host: str) -> str:
+    if host.startswith("["):  # [IPv6]:port
+        return host[1 : host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def pg_hosts(url: str) -> list[str]:
+    """Every host a libpq URL names: the authority's (comma-separated) and any ``host=`` parameter."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    hosts = [_without_port(h) for h in netloc.split(",")]
+    for value in parse_qs(parts.query).get("host", []):
+        hosts.extend(value.split(","))
+    return [h for h in hosts if h] or [""]
+
+
+def redis_is_plaintext_over_network(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "redis" and not is_local_host(parts.hostname or "")
+
+
 def _email_from(raw: str) -> str:
     # One line, one address: the value becomes the From header of every message.
     _name, address = parseaddr(raw)
@@ -197,6 +245,26 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         None,
         "Redis URL for rate limits, caches and live fan-out; unset = embedded Redis",
         secret=True,
+    ),
+    SettingSpec(
+        "DATABASE_SSLMODE",
+        _pg_sslmode,
+        None,
+        "libpq sslmode for both database URLs unless a URL sets its own; unset = verify-full in production for a "
+        "server reached over the network, libpq's default otherwise",
+    ),
+    SettingSpec(
+        "DATABASE_SSLROOTCERT",
+        str,
+        None,
+        "CA certificate file that verifies the PostgreSQL server (libpq sslrootcert), or 'system'; "
+        "unset = libpq's default ~/.postgresql/root.crt",
+    ),
+    SettingSpec(
+        "REDIS_TLS_CA_CERT",
+        str,
+        None,
+        "CA certificate file that verifies a rediss:// Redis server (hostname checked too); unset = the system store",
     ),
     SettingSpec(
         "APP_URL",
@@ -386,6 +454,24 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         False,
         "Assign newly imported charts round-robin to the organisation's active coders (least open work first)",
     ),
+    SettingSpec(
+        "QUEUE_AGING_HOURS",
+        _positive_int,
+        48,
+        "A draft imported this many hours ago and not yet submitted counts as aging (live counters, dashboard alerts)",
+    ),
+    SettingSpec(
+        "EXPORT_LIMIT_USER",
+        RateLimit.parse,
+        RateLimit(30, 900),
+        "Exports (/api/v1/export/...) one user may start, as N/SECONDS",
+    ),
+    SettingSpec(
+        "EXPORT_LIMIT_ORG",
+        RateLimit.parse,
+        RateLimit(120, 900),
+        "Exports all users of one organisation together may start, as N/SECONDS",
+    ),
     SettingSpec("MAX_BODY_BYTES", _positive_int, 50 * 1024 * 1024, "Largest request body accepted"),
     SettingSpec(
         "MAX_HEADER_BYTES",
@@ -420,6 +506,9 @@ class Settings:
     database_url: Secret | None
     database_owner_url: Secret | None
     redis_url: Secret | None
+    database_sslmode: PgSslMode | None
+    database_sslrootcert: str | None
+    redis_tls_ca_cert: str | None
     app_url: str
     host: str
     port: int
@@ -470,6 +559,9 @@ class Settings:
     smtp_tls: SmtpTls
     smtp_timeout_seconds: float
     auto_assign_imports: bool
+    queue_aging_hours: int
+    export_limit_user: RateLimit
+    export_limit_org: RateLimit
     max_body_bytes: int
     max_header_bytes: int
     log_level: str
@@ -493,6 +585,36 @@ class Settings:
     @property
     def public_host(self) -> str:
         return urlsplit(self.app_url).netloc
+
+    def pg_sslmode_for(self, url: str) -> PgSslMode | None:
+        """The sslmode a connection to ``url`` uses: the URL's own, else ``DATABASE_SSLMODE``, else
+        verify-full in production for a server reached over the network (None: libpq's default)."""
+        own = parse_qs(urlsplit(url).query).get("sslmode")
+        if own:
+            try:
+                return PgSslMode(own[-1])
+            except ValueError:
+                return None
+        if self.database_sslmode is not None:
+            return self.database_sslmode
+        if self.is_production and not all(is_local_host(h) for h in pg_hosts(url)):
+            return PgSslMode.VERIFY_FULL
+        return None
+
+    def database_url_with_tls(self, url: str) -> str:
+        """``url`` with the sslmode and sslrootcert it should use added; the URL's own parameters win."""
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        extra: dict[str, str] = {}
+        mode = self.pg_sslmode_for(url)
+        if "sslmode" not in query and mode is not None:
+            extra["sslmode"] = mode.value
+        if "sslrootcert" not in query and self.database_sslrootcert:
+            extra["sslrootcert"] = self.database_sslrootcert
+        if not extra:
+            return url
+        joined = f"{parts.query}&{urlencode(extra)}" if parts.query else urlencode(extra)
+        return urlunsplit(parts._replace(query=joined))
 
     def redacted(self) -> dict[str, str]:
         """Every setting as text, secrets masked: safe to log or print."""
@@ -545,6 +667,21 @@ def _delivery_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def _database_tls_problems(settings: Settings) -> list[str]:
+    """Production: a database reached over the network must prove who it is (verify-ca/verify-full)."""
+    problems: list[str] = []
+    for name in ("DATABASE_URL", "DATABASE_OWNER_URL"):
+        value = getattr(settings, name.lower())
+        if value is None or all(is_local_host(h) for h in pg_hosts(value.get())):
+            continue
+        if settings.pg_sslmode_for(value.get()) not in {PgSslMode.VERIFY_CA, PgSslMode.VERIFY_FULL}:
+            problems.append(
+                f"{name} must verify the database server's certificate in production: "
+                "use sslmode=verify-full (DATABASE_SSLMODE) and DATABASE_SSLROOTCERT"
+            )
+    return problems
+
+
 def _check(settings: Settings) -> None:
     problems: list[str] = []
     if settings.password_hash_memory_kib < ARGON2_MIN_MEMORY_KIB:
@@ -571,6 +708,7 @@ def _check(settings: Settings) -> None:
             problems.append("DATABASE_URL must be set in production (no embedded PostgreSQL)")
         if settings.redis_url is None:
             problems.append("REDIS_URL must be set in production (no embedded Redis)")
+        problems.extend(_database_tls_problems(settings))
     if problems:
         raise ConfigError("; ".join(problems))
 

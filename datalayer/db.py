@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.settings import Settings
+from app.settings import Settings, redis_is_plaintext_over_network
 from datalayer import embedded
 from datalayer.engine import make_engine
 from datalayer.redis_client import install_redis, make_redis
@@ -82,14 +82,23 @@ def resolve(settings: Settings) -> Services:
         app_url, owner_url = pg.app_url, pg.owner_url
         log.info("embedded_postgres_started", extra={"socket_dir": pg.socket_dir})
     else:
-        app_url = settings.database_url.get()
-        owner_url = settings.database_owner_url.get() if settings.database_owner_url else app_url
+        # sslmode/sslrootcert from the settings (verify-full by default in production, ADR 0017)
+        app_url = settings.database_url_with_tls(settings.database_url.get())
+        owner_url = (
+            settings.database_url_with_tls(settings.database_owner_url.get())
+            if settings.database_owner_url
+            else app_url
+        )
     if settings.redis_url is None:
         rd = embedded.start_redis(settings.smartcoders_home)
         redis_url = rd.url
         log.info("embedded_redis_started")
     else:
         redis_url = settings.redis_url.get()
+        if settings.is_production and redis_is_plaintext_over_network(redis_url):
+            # Redis holds no PHI (hashed keys; events carry ids and counts), so this is a warning,
+            # not a refusal like the database's; the compose stack uses rediss:// (ADR 0017).
+            log.warning("redis_without_tls: REDIS_URL reaches a server over the network as redis://; use rediss://")
     services = Services(app_url=app_url, owner_url=owner_url, redis_url=redis_url, embedded_pg=pg, embedded_redis=rd)
     atexit.register(services.stop)
     return services
@@ -106,4 +115,6 @@ def connect(settings: Settings, services: Services, **engine_options: Any) -> No
             **engine_options,
         )
     )
-    install_redis(make_redis(services.redis_url, timeout=settings.redis_timeout_seconds))
+    install_redis(
+        make_redis(services.redis_url, timeout=settings.redis_timeout_seconds, ca_certs=settings.redis_tls_ca_cert)
+    )

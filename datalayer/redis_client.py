@@ -18,9 +18,15 @@ from redis.retry import Retry
 from app.errors import ServiceUnavailable
 
 
-def make_redis(url: str, *, timeout: float = 0.25) -> redis.Redis:
+def make_redis(url: str, *, timeout: float = 0.25, ca_certs: str | None = None) -> redis.Redis:
+    """A client for ``url``; a ``rediss://`` server must present a certificate valid for its host name,
+    signed by ``ca_certs`` (a PEM file) or, without it, by a CA in the system store."""
+    tls: dict[str, object] = {}
+    if url.startswith("rediss://"):
+        tls = {"ssl_cert_reqs": "required", "ssl_check_hostname": True, "ssl_ca_certs": ca_certs}
     return redis.Redis.from_url(
         url,
+        **tls,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(ConstantBackoff(0.01), retries=1, supported_errors=(redis.ConnectionError,)),

@@ -1,4 +1,5 @@
-"""``/account`` (every role): who am I, where am I signed in, change my password.
+"""``/account`` (every role): who am I, where am I signed in, change my password; for coders,
+first, the feedback they received (``pages.feedback_panel``).
 
 The two buttons run async callbacks: the session check, the database work and the argon2
 verify and hash (~100 ms each at the default parameters) run in the context's executor through
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import panel as pn
 import panel_material_ui as pmui
@@ -20,6 +21,9 @@ from app.errors import NotAuthenticated, ValidationFailed
 from app.services import users as user_actions
 from app.services.users import AccountOverview
 from pages.base import SecurePage, busy
+from pages.feedback_panel import FeedbackPanel
+
+FEEDBACK_SHOWN: Final = 10  # to acknowledge first, then newest; the API pages through all
 
 
 def _when(value: datetime | None) -> str:
@@ -68,6 +72,12 @@ class AccountPage(SecurePage):
             css_classes=["sc-password-notice"],
         )
         self._show(user_actions.account_overview(self.principal))
+        # Coders: the feedback they received, read while the page is built (pages/feedback_panel.py).
+        self.feedback = (
+            FeedbackPanel(self, title="Feedback received", limit=FEEDBACK_SHOWN, collapsible=False, now=True)
+            if self.principal.can(Permission.CHARTS_CODE)
+            else None
+        )
 
     def _show(self, overview: AccountOverview) -> None:
         user = overview.user
@@ -134,7 +144,9 @@ class AccountPage(SecurePage):
         self._show(overview)
 
     def body(self) -> list[Any]:
+        feedback = [self.feedback.panel] if self.feedback is not None else []
         return [
+            *feedback,
             pmui.Paper(
                 pn.pane.HTML('<h2 class="sc-section">Profile</h2>'),
                 self.profile,

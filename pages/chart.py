@@ -32,6 +32,7 @@ import panel_material_ui as pmui
 from app.authz import Permission, Principal
 from app.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from app.services import charts as chart_actions
+from app.services import sampling
 from app.services.chart_types import ChartView
 from app.validation import ValidationResult
 from pages import chart_facts, chart_panels
@@ -245,11 +246,12 @@ class ChartPage(SecurePage):
         self.view = view
         self.desk.lock()
         self.heading.object = chart_panels.heading_html(view, self.principal)
-        self._notify("Submitted for audit. Taking you back to your queue…", "success")
+        self._notify(f"{sampling.submit_message(view.status.value)} Taking you back to your queue…", "success")
         location = pn.state.location
         if location is not None:
             location.reload = True
-            location.param.update(pathname="/queue", search="?submitted=1")
+            outcome = "accepted" if view.status.value == "completed" else "audit"
+            location.param.update(pathname="/queue", search=f"?submitted={outcome}")
         return True
 
     # -- layout -------------------------------------------------------------------------------------

@@ -226,7 +226,8 @@ def readonly_html(view: ChartView, principal: Principal) -> str:
     if view.status == ChartStatus.PENDING_AUDIT:
         why = "It was submitted and is waiting for a supervisor's audit."
     elif view.status == ChartStatus.COMPLETED:
-        why = "Its audit is complete."
+        # Only a first submission can skip audit (a resubmission is always audited): no review = not sampled.
+        why = "Its audit is complete." if view.review is not None else "It was accepted without audit."
     elif mine:
         why = "Only its assigned coder can change it."
     else:

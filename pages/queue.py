@@ -4,7 +4,8 @@ one click on a row (or its "Open" link) opens ``/chart?id=…``.
 
 Above them, a "What's new" card lists the coder's unread in-app notifications (charts assigned to
 them or moved away), with "Mark all read"; its close button only hides it until the next visit.
-No unread notification, no card.
+No unread notification, no card. Below it, the "Feedback" card (``pages.feedback_panel``): the
+supervisors' feedback to acknowledge and the findings to dispute.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from app.authz import Permission, Principal
 from app.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from app.services import charts as chart_actions
 from app.services import notifications as notification_actions
+from app.services import sampling
 from app.services.chart_types import ChartPage
 from app.services.notifications import Inbox, Notification
 from datalayer.queries.charts import ChartSummary
 from pages import chart_lists as cl
 from pages.base import SecurePage, busy
+from pages.feedback_panel import FeedbackPanel
 
 PAGE_SIZE: Final = 25
 RETURNED_SHOWN: Final = 10  # returned charts of the page listed with their feedback above the table
@@ -63,6 +66,7 @@ COLUMNS: Final = (
 )
 DIFFICULTIES: Final[dict[str, str]] = {"Any": ANY, **{f"{n}": str(n) for n in range(1, 6)}}
 NEWS_SHOWN: Final = 5  # unread notifications listed on the card; "and N more" beyond
+FEEDBACK_SHOWN: Final = 3  # feedback items on the card, to acknowledge first; the rest on /account
 NEWS_CSS: Final = """
 .sc-news { display: grid; gap: var(--app-space-2); margin: 0; padding: 0; list-style: none;
   font-family: var(--app-font-family-sans); color: var(--app-color-text); }
@@ -84,6 +88,17 @@ class QueueData:
 def _tab_count(tab: str, counts: dict[str, int]) -> int:
     statuses = TABS[tab]
     return sum(n for s, n in counts.items() if not statuses or s in statuses.split(","))
+
+
+def submitted_notice() -> str | None:
+    """What the last submit did, from ``?submitted=audit|accepted`` (set by the chart page)."""
+    args = pn.state.session_args if pn.state.curdoc is not None else {}
+    values = args.get("submitted") or []
+    if len(values) != 1:
+        return None
+    raw = values[0]
+    outcome = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+    return {"audit": sampling.SENT_FOR_AUDIT, "accepted": sampling.ACCEPTED_WITHOUT_AUDIT}.get(outcome)
 
 
 class QueuePage(SecurePage):
@@ -141,6 +156,14 @@ class QueuePage(SecurePage):
         self.pager_text = pn.pane.HTML("", css_classes=["sc-pager-text"])
         self.pager = pmui.Pagination(count=1, value=0, css_classes=["sc-pager"], size="small")
         self.notice = pmui.Alert(object="", alert_type="error", visible=False, sizing_mode="stretch_width")
+        submitted = submitted_notice()  # the chart page sends the coder here after a submit
+        self.submitted = pmui.Alert(
+            object=submitted or "",
+            alert_type="success",
+            visible=submitted is not None,
+            sizing_mode="stretch_width",
+            css_classes=["sc-queue-submitted"],
+        )
         self.news_items: list[Notification] = []
         self.news_unread = 0
         self.news_list = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["sc-news-list"])
@@ -157,6 +180,10 @@ class QueuePage(SecurePage):
             visible=False,
             sizing_mode="stretch_width",
             css_classes=["sc-news-card"],
+        )
+        # The coder's feedback (pages/feedback_panel.py), loaded once the session is ready.
+        self.feedback = FeedbackPanel(
+            self, title="Feedback", limit=FEEDBACK_SHOWN, collapsible=True, more_link="/account"
         )
         for widget in (self.tabs, self.specialty, self.difficulty, self.encounter_from, self.encounter_to, self.sort):
             widget.param.watch(self._filters_changed, "value")
@@ -369,7 +396,9 @@ class QueuePage(SecurePage):
                     stylesheets=css,
                     sizing_mode="stretch_width",
                 ),
+                self.submitted,
                 self.news,
+                self.feedback.panel,
                 self.notice,
                 pn.Row(self.tabs, sizing_mode="stretch_width"),
                 self.returned,

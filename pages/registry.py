@@ -17,6 +17,7 @@ from pages.assign import AssignPage
 from pages.audit import AuditPage
 from pages.base import NavItem, SecurePage
 from pages.chart import ChartPage
+from pages.imports import ImportsPage
 from pages.queue import QueuePage
 from pages.review import ReviewPage
 from pages.users import UsersPage
@@ -36,6 +37,7 @@ PAGES: tuple[PageSpec, ...] = (
     # The coder's queue is where assignments arrive: its link carries the unread notifications.
     PageSpec("/queue", QueuePage, Permission.CHARTS_CODE, "My queue", count=notifications.unread_count),
     PageSpec("/assign", AssignPage, Permission.CHARTS_ASSIGN, "Assign charts"),
+    PageSpec("/imports", ImportsPage, Permission.IMPORTS_MANAGE, "Imports"),
     PageSpec("/review", ReviewPage, Permission.AUDITS_VIEW, "Review queue"),
     PageSpec("/users", UsersPage, Permission.USERS_MANAGE, "Users"),
     PageSpec("/account", AccountPage, Permission.ACCOUNT_VIEW, "Account"),

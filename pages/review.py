@@ -4,7 +4,8 @@ first, with coder, specialty, difficulty, submitted time, validation summary and
 "Claim and audit" claims the chart (``app.services.audits.claim``) and opens ``/audit?id=…``; a
 chart another supervisor is auditing shows who, and cannot be claimed while that claim is live.
 The list is read while the page is built (see ``ReviewPage.__init__``); the claim runs off the
-event loop (``SecurePage.run_action``).
+event loop (``SecurePage.run_action``). On top, the "Disputed findings" card
+(``pages.feedback_panel``): findings coders disputed, to uphold or overturn.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from app.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, V
 from app.services import audits as audit_actions
 from app.services.audits import QueueItem, ReviewQueue
 from pages import chart_lists as cl
+from pages import review_sampling
 from pages.base import SecurePage, busy
+from pages.feedback_panel import DisputesPanel
 
 PAGE_SIZE: Final = 100
+DISPUTES_SHOWN: Final = 20  # open disputes on the card, oldest first
 
 CSS: Final = """
 :host { display: block; }
 .rv-row { display: grid; grid-template-columns: minmax(160px, 1.4fr) minmax(120px, 1fr) 70px minmax(110px, 0.9fr)
-  minmax(200px, 1.6fr) minmax(150px, 1.1fr); gap: var(--app-space-3); align-items: center;
+  minmax(120px, 0.9fr) minmax(200px, 1.6fr) minmax(150px, 1.1fr); gap: var(--app-space-3); align-items: center;
   font-family: var(--app-font-family-sans); font-size: var(--app-font-size-sm); color: var(--app-color-text); }
 .rv-head { color: var(--app-color-text-muted); font-size: var(--app-font-size-xs); font-weight: var(--app-font-weight-semibold);
   text-transform: uppercase; letter-spacing: 0.04em; padding: 0 0 var(--app-space-1); }
@@ -40,9 +44,12 @@ CSS: Final = """
 .rv-claim { display: inline-flex; padding: 0 var(--app-space-2); border-radius: var(--app-radius-pill);
   background: var(--app-color-role-supervisor-background); color: var(--app-color-role-supervisor-text);
   border: var(--app-size-border-width) solid var(--app-color-role-supervisor-border); font-size: var(--app-font-size-xs); }
+.rv-why { display: inline-flex; padding: 0 var(--app-space-2); border-radius: var(--app-radius-pill);
+  background: var(--app-color-surface-sunken); color: var(--app-color-text);
+  border: var(--app-size-border-width) solid var(--app-color-border); font-size: var(--app-font-size-xs); }
 """
 
-_COLUMNS: Final = ("Coder", "Specialty", "Diff.", "Submitted", "Validation", "Claim")
+_COLUMNS: Final = ("Coder", "Specialty", "Diff.", "Submitted", "Why", "Validation", "Claim")
 
 
 def validation_text(item: QueueItem) -> str:
@@ -73,6 +80,7 @@ def row_html(item: QueueItem, principal: Principal) -> str:
         html.escape(cl.specialty(item.specialty)),
         str(item.difficulty or "—"),
         f"{cl.ago(item.submitted_at, suffix=' ago')}",
+        review_sampling.why_html(item.audit_reason),
         validation_text(item),
         claim_text(item, principal),
     )
@@ -92,10 +100,12 @@ class ReviewPage(SecurePage):
         self.notice = pmui.Alert(
             object="", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["sc-review-notice"]
         )
+        self.sampling = review_sampling.SamplingCard(self, review_sampling.load(self.principal))
         # Loaded while the page is built (a read, like ``/chart``): the claim buttons must be part of
         # the first document. A pmui button added by a later patch sends its click with its whole
         # model, which the server rejects as "reference already known" (seen on Panel 1.10).
         self.render(self.fetch(self.principal))
+        self.disputes = DisputesPanel(self, limit=DISPUTES_SHOWN, now=True)  # open disputes, read now too
 
     def fetch(self, principal: Principal) -> ReviewQueue:
         return audit_actions.review_queue(principal, page_size=PAGE_SIZE)
@@ -186,4 +196,4 @@ class ReviewPage(SecurePage):
         cl.navigate("/audit", f"?id={chart_id}")
 
     def body(self) -> list[Any]:
-        return [cl.gutter(self.notice, self.summary, self.rows, self.empty)]
+        return [cl.gutter(self.notice, self.disputes.panel, self.sampling, self.summary, self.rows, self.empty)]

@@ -102,7 +102,7 @@ def database(settings: Settings | None = None) -> Iterator[None]:
         server = embedded.start_postgres(settings.smartcoders_home)
         url = server.app_url
     else:
-        url = settings.database_url.get()
+        url = settings.database_url_with_tls(settings.database_url.get())
     engine = make_engine(
         url, pool_size=1, statement_timeout_ms=settings.db_statement_timeout_ms, application_name="smartcoders-analyst"
     )

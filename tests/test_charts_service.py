@@ -332,6 +332,8 @@ def test_submit_moves_the_chart_to_pending_audit(team: Team) -> None:
         "version": view.version,
         "coder_id": str(team.coder_a.user_id),
         "resubmission": False,
+        "status": "pending_audit",
+        "audit_reason": "all",  # the default sampling policy reviews every chart
     }
     log = _rows(team.org_id, "SELECT action FROM audit_log WHERE object_id = :id ORDER BY seq", id=str(chart_id))
     assert log[-1]["action"] == "chart_submitted"

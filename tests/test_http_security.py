@@ -66,6 +66,7 @@ _SAMPLE_PATHS: dict[str, str] = {
     r"/assets/([a-z]+\.(?:css|js))": "/assets/app.css",
     r"/api/v1/users/([^/]+)": "/api/v1/users/{coder_alpha}",
     r"/api/v1/imports/([^/]+)": "/api/v1/imports/{import_alpha}",
+    r"/api/v1/export/(charts|audits|metrics)\.(csv|parquet)": "/api/v1/export/charts.csv",
     r"/api/v1/charts/([^/]+)": "/api/v1/charts/{chart_alpha}",
     r"/api/v1/charts/([^/]+)/claim": "/api/v1/charts/{chart_alpha}/claim",
     r"/api/v1/charts/([^/]+)/audit": "/api/v1/charts/{chart_alpha}/audit",

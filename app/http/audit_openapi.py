@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from app.http.audits import MAX_ITEMS
 from app.services.audits import CLAIM_MINUTES, MAX_PAGE_SIZE, ROW_VERDICTS, SEVERITIES
+from app.services.sampling import MAX_NEW_CODER_DAYS, REASON_LABELS, AuditReason
 
 _UUID: Final = {"type": "string", "format": "uuid"}
 _TIME: Final = {"type": ["string", "null"], "format": "date-time"}
@@ -152,6 +153,15 @@ SCHEMAS: Final[dict[str, Any]] = {
                             "properties": {n: {"type": "integer"} for n in ("errors", "warnings", "overrides")},
                         },
                         "code_count": {"type": "integer"},
+                        "audit_reason": {
+                            "type": "string",
+                            "enum": [r.value for r in AuditReason],
+                            "description": "Why the chart was sampled for audit (the first sampling rule it met)",
+                        },
+                        "audit_reason_label": {
+                            "type": "string",
+                            "description": "The reason in words: " + ", ".join(REASON_LABELS.values()),
+                        },
                         "claim": {
                             "type": ["object", "null"],
                             "description": "A live claim (expired claims are not shown)",
@@ -166,6 +176,52 @@ SCHEMAS: Final[dict[str, Any]] = {
             "total": {"type": "integer"},
             "page": {"type": "integer"},
             "page_size": {"type": "integer"},
+        },
+    },
+    "AuditSamplingSettings": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "review_all",
+            "random_percent",
+            "always_new_coders",
+            "new_coder_days",
+            "always_with_overrides",
+            "always_min_difficulty",
+        ],
+        "properties": {
+            "review_all": {"type": "boolean", "description": "Audit every submitted chart (the default)"},
+            "random_percent": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "Otherwise: audit this percentage of each coder's remaining charts, drawn at random",
+            },
+            "always_new_coders": {"type": "boolean", "description": "Always audit charts of new coders"},
+            "new_coder_days": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_NEW_CODER_DAYS,
+                "description": "A coder is new while their account is younger than this many days",
+            },
+            "always_with_overrides": {
+                "type": "boolean",
+                "description": "Always audit charts with an override rationale on a code row",
+            },
+            "always_min_difficulty": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 5,
+                "description": "Always audit charts at or above this difficulty; null = off",
+            },
+        },
+    },
+    "AuditSampling": {
+        "type": "object",
+        "required": ["settings", "description"],
+        "properties": {
+            "settings": {"$ref": "#/components/schemas/AuditSamplingSettings"},
+            "description": {"type": "string", "description": "The policy in words"},
         },
     },
 }
@@ -247,5 +303,31 @@ def paths(errors: Any, json: Any) -> dict[str, Any]:
                 "parameters": list(_PAGING),
                 "responses": {"200": json(_ref("ReviewQueue")), **errors(400, 401, 403)},
             }
+        },
+        "/api/v1/audits/sampling": {
+            "get": {
+                "summary": "The organisation's audit-sampling policy (supervisor, manager)",
+                "description": (
+                    "Which submitted charts go to audit. A resubmitted chart is always audited; otherwise the "
+                    "first matching rule in this order samples it: review_all, new coder, override used, "
+                    "difficulty, random draw. A chart no rule selects is accepted without audit (`completed`)."
+                ),
+                "responses": {"200": json(_ref("AuditSampling")), **errors(400, 401, 403)},
+            },
+            "put": {
+                "summary": "Replace the audit-sampling policy (supervisor, manager)",
+                "description": (
+                    "Every field is required. Applies to charts submitted from now on. Bad values answer 400 "
+                    "with each offending field in `error.fields`; turning review_all off with no rule on and "
+                    "0% random is refused (nothing would be audited). A change is written to the audit log "
+                    "and emits `audit_sampling.changed`."
+                ),
+                "security": write,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("AuditSamplingSettings")}},
+                },
+                "responses": {"200": json(_ref("AuditSampling")), **errors(400, 401, 403, 415)},
+            },
         },
     }

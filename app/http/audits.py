@@ -6,7 +6,9 @@ Thin: parse, call ``app.services.audits`` off the event loop, shape the answer. 
   analysts); listing audits and the review queue need ``audits:view`` (supervisor, manager);
 - another organisation's chart answers **404**, exactly like one that does not exist;
 - a chart claimed by another supervisor, a chart not waiting for audit, and a second audit of a
-  submission already decided answer **409**.
+  submission already decided answer **409**;
+- the audit-sampling policy is read with ``audits:view`` and changed with ``audits:configure``
+  (supervisor, manager); a bad value answers **400** with the offending fields in ``error.fields``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any, Final, cast
 from uuid import UUID
 
 from app.authz import Permission
-from app.errors import ValidationFailed
+from app.errors import PermissionDenied, ValidationFailed
 from app.http.charts import _an_id, _chart_id, _ChartsHandler, _iso, _only, _whole
 from app.services import audits as audit_actions
+from app.services import sampling
 from app.services.audits import AuditResult, AuditRow, Claim, Decision, MissingCode, QueueItem, RowVerdict
 
 AUDIT_FIELDS: Final = frozenset({"submission_no", "verdicts", "missing", "feedback", "decision"})
@@ -92,6 +95,8 @@ def queue_item_json(q: QueueItem) -> dict[str, Any]:
         "submitted_at": _iso(q.submitted_at),
         "validation": {"errors": q.errors, "warnings": q.warnings, "overrides": q.overrides},
         "code_count": q.code_count,
+        "audit_reason": q.audit_reason,
+        "audit_reason_label": sampling.REASON_LABELS.get(q.audit_reason, q.audit_reason),
         "claim": (
             {"by": {"id": str(q.claimed_by), "name": q.claimed_by_name}, "expires_at": _iso(q.claim_expires_at)}
             if q.claimed_by
@@ -272,3 +277,28 @@ class ReviewQueueHandler(_ChartsHandler):
                 "page_size": queue.page_size,
             }
         )
+
+
+def sampling_json(settings: sampling.SamplingSettings) -> dict[str, Any]:
+    return {"settings": settings.as_json(), "description": sampling.describe(settings)}
+
+
+class AuditSamplingHandler(_ChartsHandler):
+    """GET/PUT /api/v1/audits/sampling: the organisation's audit-sampling policy.
+
+    Reading needs ``audits:view`` (the route's permission); replacing it needs ``audits:configure``,
+    checked by the service (403 otherwise). PUT takes every field of ``SamplingSettings``.
+    """
+
+    permission = Permission.AUDITS_VIEW
+
+    async def get(self) -> None:
+        _query(self, frozenset())
+        self.write_json(sampling_json(await self.off_loop(sampling.get_settings)))
+
+    async def put(self) -> None:
+        if self.principal is None or not self.principal.can(Permission.AUDITS_CONFIGURE):
+            raise PermissionDenied()  # before reading the body (the service checks it again)
+        settings = sampling.parse_settings(self.json_body())
+        saved, _ = await self.off_loop(lambda p: sampling.update_settings(p, settings))
+        self.write_json(sampling_json(saved))

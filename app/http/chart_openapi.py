@@ -321,11 +321,32 @@ def paths(errors: Any, json: Any) -> dict[str, Any]:
                 "description": (
                     "Draft or returned charts at the current `version` only (409 otherwise). Needs at least one "
                     "diagnosis, a rationale on every row and no unresolved validation error after validating "
-                    "again (400, with the offending rows in `fields`). The chart becomes `pending_audit`."
+                    "again (400, with the offending rows in `fields`). The chart becomes `pending_audit`, or "
+                    "`completed` when the organisation's audit sampling does not select it (see "
+                    "`/api/v1/audits/sampling`; a resubmission is always audited). `message` says which in words."
                 ),
                 "security": write,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Submission")}}},
-                "responses": {"200": json(_ref("Chart")), **errors(400, 401, 403, 404, 409, 415)},
+                "responses": {
+                    "200": json(
+                        {
+                            "allOf": [
+                                _ref("Chart"),
+                                {
+                                    "type": "object",
+                                    "required": ["message"],
+                                    "properties": {
+                                        "message": {
+                                            "type": "string",
+                                            "description": "Submitted for audit, or accepted without audit",
+                                        }
+                                    },
+                                },
+                            ]
+                        }
+                    ),
+                    **errors(400, 401, 403, 404, 409, 415),
+                },
             },
         },
     }

@@ -24,6 +24,7 @@ from app.authz import Permission, Principal
 from app.errors import NotFound, ValidationFailed
 from app.http.base import JsonHandler
 from app.services import charts as chart_actions
+from app.services import sampling
 from app.services.chart_types import ChartPage, ChartView, CodeKind, CodeRowInput, SaveResult
 from datalayer.queries.charts import ChartSummary, StoredCode
 
@@ -387,7 +388,8 @@ class ChartSubmitHandler(_ChartsHandler):
         _only(body, frozenset({"version"}))
         version = _version(body)
         view = await self.off_loop(lambda p: chart_actions.submit(p, wanted, version=version))
-        self.write_json(chart_json(view))
+        # The status says whether it went to audit or was accepted without one; the message says so in words.
+        self.write_json({**chart_json(view), "message": sampling.submit_message(view.status.value)})
 
 
 class ChartAssignHandler(_ChartsHandler):

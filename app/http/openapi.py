@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.http import audit_openapi, chart_openapi, notification_openapi
+from app.http import audit_openapi, chart_openapi, feedback_openapi, live_openapi, notification_openapi
 from app.http.base import PUBLIC, JsonHandler
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -485,6 +485,10 @@ DOCUMENT["components"]["schemas"].update(notification_openapi.SCHEMAS)
 DOCUMENT["paths"].update(notification_openapi.paths(_errors, _json))
 DOCUMENT["components"]["schemas"].update(audit_openapi.SCHEMAS)
 DOCUMENT["paths"].update(audit_openapi.paths(_errors, _json))
+DOCUMENT["components"]["schemas"].update(feedback_openapi.SCHEMAS)
+DOCUMENT["paths"].update(feedback_openapi.paths(_errors, _json))
+DOCUMENT["components"]["schemas"].update(live_openapi.SCHEMAS)
+DOCUMENT["paths"].update(live_openapi.paths(_errors, _json))
 
 
 class OpenApiHandler(JsonHandler):

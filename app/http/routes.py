@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.context import AppContext
-from app.http import api, assets, audits, auth, charts, health, imports, notifications, openapi, webhooks
+from app.http import api, assets, audits, auth, charts, feedback, health, imports, notifications, openapi, webhooks
+from app.http import events as live_events
+from app.http import exports as data_exports
 from app.http.base import BaseHandler
 
 
@@ -41,6 +43,8 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/codes", api.CodeSearchHandler, ("GET",)),
     Route(r"/api/v1/imports", imports.ImportsHandler, ("GET", "POST")),
     Route(r"/api/v1/imports/([^/]+)", imports.ImportHandler, ("GET",)),
+    Route(r"/api/v1/events", live_events.EventsHandler, ("GET",)),
+    Route(r"/api/v1/export/(charts|audits|metrics)\.(csv|parquet)", data_exports.ExportHandler, ("GET",)),
     Route(r"/api/v1/charts", charts.ChartsHandler, ("GET",)),
     Route(r"/api/v1/charts/assign", charts.ChartAssignHandler, ("POST",)),  # before the {id} routes
     Route(r"/api/v1/charts/([^/]+)", charts.ChartHandler, ("GET",)),
@@ -50,6 +54,12 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/api/v1/charts/([^/]+)/audit", audits.ChartAuditHandler, ("POST",)),
     Route(r"/api/v1/audits", audits.AuditsHandler, ("GET",)),
     Route(r"/api/v1/audits/queue", audits.ReviewQueueHandler, ("GET",)),
+    Route(r"/api/v1/audits/sampling", audits.AuditSamplingHandler, ("GET", "PUT")),
+    Route(r"/api/v1/feedback", feedback.FeedbackHandler, ("GET",)),
+    Route(r"/api/v1/feedback/([^/]+)/acknowledge", feedback.FeedbackAcknowledgeHandler, ("POST",)),
+    Route(r"/api/v1/findings/disputed", feedback.DisputedFindingsHandler, ("GET",)),
+    Route(r"/api/v1/findings/([^/]+)/dispute", feedback.FindingDisputeHandler, ("POST",)),
+    Route(r"/api/v1/findings/([^/]+)/resolve", feedback.FindingResolveHandler, ("POST",)),
     Route(r"/api/v1/notifications", notifications.NotificationsHandler, ("GET",)),
     Route(r"/api/v1/notifications/read", notifications.NotificationsReadHandler, ("POST",)),
     # Machine callers: PUBLIC at the session layer, authenticated by the HMAC signature made with

@@ -672,7 +672,8 @@ def _notify_coder(
 
 def acknowledge_feedback(principal: Principal, feedback_id: UUID) -> bool:
     """The coder acknowledges feedback addressed to them; True if this call acknowledged it (False
-    if it already was). Another coder's feedback is ``NotFound``. Audit-log row ``feedback_acknowledged``."""
+    if it already was: nothing is written). Another coder's feedback is ``NotFound``. Audit-log row
+    ``feedback_acknowledged`` and outbox ``feedback.acknowledged``."""
     principal.require(Permission.CHARTS_CODE)
     with user_scope(principal.org_id, principal.user_id) as scope:
         state = audits.lock_feedback(scope, feedback_id, coder_id=principal.user_id)
@@ -686,13 +687,21 @@ def acknowledge_feedback(principal: Principal, feedback_id: UUID) -> bool:
             object_type="feedback",
             object_id=feedback_id,
         )
+        outbox.emit(
+            scope,
+            event_type="feedback.acknowledged",
+            aggregate_type="feedback",
+            aggregate_id=feedback_id,
+            payload={"feedback_id": str(feedback_id), "coder_id": str(state.coder_id)},
+        )
     return True
 
 
 def dispute_finding(principal: Principal, finding_id: UUID, comment: str) -> None:
     """The coder disputes a finding of one of their audits with a comment; it then waits for a
     supervisor (``resolve_dispute``). ``Conflict`` if already disputed or a ``correct`` verdict.
-    Audit-log row ``finding_disputed`` and outbox ``finding.disputed``."""
+    Audit-log row ``finding_disputed``, outbox ``finding.disputed``, and an in-app notification to
+    the supervisor who audited."""
     principal.require(Permission.CHARTS_CODE)
     text = (comment or "").strip()
     if not text or len(text) > MAX_TEXT:
@@ -703,7 +712,8 @@ def dispute_finding(principal: Principal, finding_id: UUID, comment: str) -> Non
             raise Conflict("This row was judged correct; there is nothing to dispute.")
         if state.disputed_at is not None:
             raise Conflict("This finding is already disputed.")
-        audits.dispute(scope, finding_id, comment=text, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        audits.dispute(scope, finding_id, comment=text, now=now)
         audit_log.record(
             scope,
             action="finding_disputed",
@@ -718,6 +728,17 @@ def dispute_finding(principal: Principal, finding_id: UUID, comment: str) -> Non
             aggregate_type="audit_finding",
             aggregate_id=finding_id,
             payload={"finding_id": str(finding_id), "chart_id": str(state.chart_id), "coder_id": str(state.coder_id)},
+        )
+        # No PHI in the notification: who disputed, and a link to the supervisors' queue.
+        notifications.insert(
+            scope,
+            notification_id=uuid.uuid4(),
+            user_id=state.supervisor_id,
+            kind="finding_disputed",
+            title="A coder disputed one of your findings",
+            body=f"{principal.name} disputed a finding on a chart you audited.",
+            link="/review",
+            now=now,
         )
 
 

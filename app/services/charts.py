@@ -35,7 +35,7 @@ from uuid import UUID
 from app.authz import Permission, Principal
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.logs import get_logger
-from app.services import audit, emails, outbox
+from app.services import audit, emails, outbox, sampling
 from app.services.audit import Actor
 from app.services.chart_types import (
     ASSIGNABLE_STATUSES,
@@ -351,12 +351,17 @@ def save_codes(principal: Principal, chart_id: UUID, *, version: int, rows: Sequ
     return SaveResult(chart_id=chart_id, version=new_version, codes=tuple(stored), result=result)
 
 
-def submit(principal: Principal, chart_id: UUID, *, version: int) -> ChartView:
-    """Send the chart to audit (``pending_audit``).
+def submit(principal: Principal, chart_id: UUID, *, version: int, rng: sampling.Rng | None = None) -> ChartView:
+    """Send the chart to audit (``pending_audit``) — or, when the organisation's audit sampling
+    does not select it, accept it without audit (``completed``).
 
     Only its assigned coder, only from draft or returned, only at the current ``version``; the
     chart needs at least one diagnosis, a rationale on every row and — after validating it again —
-    no unresolved error. Audit row and ``chart.submitted`` event in the same transaction.
+    no unresolved error. Then ``app.services.sampling`` decides (a resubmission is always audited)
+    and ``charts.audit_reason`` records why it was sampled (None: not sampled). ``rng`` is the
+    random draw (default: ``secrets.SystemRandom``). Audit row ``chart_submitted`` and event
+    ``chart.submitted`` (both with the status and reason), plus ``chart.accepted_without_audit``
+    for a chart not sampled, in the same transaction.
     """
     principal.require(Permission.CHARTS_CODE)
     now = datetime.now(UTC)
@@ -392,26 +397,42 @@ def submit(principal: Principal, chart_id: UUID, *, version: int) -> ChartView:
                 fields=fields or {"rows": "Unresolved errors."},
             )
         resubmission = state.status == ChartStatus.RETURNED
+        overrides = sum(1 for c in codes if c.override_rationale)
+        reason = sampling.reason_at_submit(
+            scope, chart_id, resubmission=resubmission, overrides=overrides, now=now, rng=rng
+        )
+        charts.set_audit_outcome(scope, chart_id, reason=reason, now=now)
+        status = ChartStatus.PENDING_AUDIT if reason is not None else ChartStatus.COMPLETED
+        outcome = {"status": status.value, "audit_reason": reason.value if reason is not None else None}
         audit.record(
             scope,
             action="chart_submitted",
             actor=_actor(principal),
             object_type="chart",
             object_id=chart_id,
-            details={"version": new_version, "resubmission": resubmission, "warnings": result.summary.warnings},
-        )
-        outbox.emit(
-            scope,
-            event_type="chart.submitted",
-            aggregate_type="chart",
-            aggregate_id=chart_id,
-            payload={
-                "chart_id": str(chart_id),
+            details={
                 "version": new_version,
-                "coder_id": str(principal.user_id),
                 "resubmission": resubmission,
+                "warnings": result.summary.warnings,
+                **outcome,
             },
         )
+        payload = {
+            "chart_id": str(chart_id),
+            "version": new_version,
+            "coder_id": str(principal.user_id),
+            "resubmission": resubmission,
+            **outcome,
+        }
+        outbox.emit(scope, event_type="chart.submitted", aggregate_type="chart", aggregate_id=chart_id, payload=payload)
+        if reason is None:
+            outbox.emit(
+                scope,
+                event_type="chart.accepted_without_audit",
+                aggregate_type="chart",
+                aggregate_id=chart_id,
+                payload=payload,
+            )
         return _view(scope, principal, chart_id)
 
 

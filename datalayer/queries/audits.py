@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from datalayer.queries._util import execute, maybe, one, rows
 from datalayer.scope import Scope
 
@@ -35,11 +37,13 @@ class QueueItem:
     claimed_by: UUID | None
     claimed_by_name: str | None
     claim_expires_at: datetime | None
+    audit_reason: str  # why it was sampled (``app.services.sampling.AuditReason``)
 
 
 def review_queue(scope: Scope, *, now: datetime, limit: int, offset: int) -> list[QueueItem]:
     """The organisation's ``pending_audit`` charts, oldest submission first; a claim shows only while
-    it has not expired. Validation counts are those stored for the chart's current version."""
+    it has not expired. Validation counts are those stored for the chart's current version. A chart
+    submitted before sampling existed (migration 0002) has no ``audit_reason``: it reads as 'all'."""
     return [
         QueueItem(**r)
         for r in rows(
@@ -57,7 +61,8 @@ def review_queue(scope: Scope, *, now: datetime, limit: int, offset: int) -> lis
                           AND vr.overridden) AS overrides,
                       (SELECT count(*) FROM chart_codes AS cc
                         WHERE cc.org_id = c.org_id AND cc.chart_id = c.id) AS code_count,
-                      a.supervisor_id AS claimed_by, s.name AS claimed_by_name, a.claim_expires_at
+                      a.supervisor_id AS claimed_by, s.name AS claimed_by_name, a.claim_expires_at,
+                      COALESCE(c.audit_reason, 'all') AS audit_reason
                  FROM charts AS c
                  LEFT JOIN users AS u ON u.id = c.assignee_id AND u.org_id = c.org_id
                  LEFT JOIN audits AS a ON a.chart_id = c.id AND a.org_id = c.org_id
@@ -78,6 +83,30 @@ def queue_count(scope: Scope) -> int:
         {"org": scope.require_org()},
     )
     return int(row["n"])
+
+
+def sampling_settings(scope: Scope, *, for_update: bool = False) -> Any:
+    """The organisation's stored audit-sampling policy (``settings -> 'audit_sampling'``, decoded
+    JSON), or None when it never set one; ``for_update`` locks the organisation row."""
+    lock = " FOR UPDATE OF o" if for_update else ""
+    row = one(
+        scope,
+        f"SELECT o.settings -> 'audit_sampling' AS value FROM organizations AS o WHERE o.id = :org{lock}",
+        {"org": scope.require_org()},
+        what="Organisation",
+    )
+    return row["value"]
+
+
+def set_sampling_settings(scope: Scope, value: dict[str, Any]) -> None:
+    """Store the audit-sampling policy, leaving the organisation's other settings as they are."""
+    execute(
+        scope,
+        """UPDATE organizations AS o
+              SET settings = jsonb_set(o.settings, '{audit_sampling}', CAST(:value AS jsonb))
+            WHERE o.id = :org""",
+        {"org": scope.require_org(), "value": orjson.dumps(value).decode()},
+    )
 
 
 @dataclass(frozen=True)

@@ -433,6 +433,43 @@ def set_state(scope: Scope, chart_id: UUID, *, version: int, now: datetime, stat
     )
 
 
+@dataclass(frozen=True)
+class SamplingFacts:
+    """What the audit-sampling rules read at submission (``app.services.sampling``)."""
+
+    difficulty: int | None
+    coder_since: datetime | None  # the assigned coder's account creation
+    settings: Any  # organizations.settings -> 'audit_sampling' (decoded JSON), None when unset
+
+
+def sampling_facts(scope: Scope, chart_id: UUID) -> SamplingFacts:
+    row = one(
+        scope,
+        """SELECT c.difficulty, u.created_at AS coder_since, o.settings -> 'audit_sampling' AS settings
+             FROM charts AS c
+             JOIN organizations AS o ON o.id = c.org_id
+             LEFT JOIN users AS u ON u.id = c.assignee_id AND u.org_id = c.org_id
+            WHERE c.org_id = :org AND c.id = :id""",
+        {"org": scope.require_org(), "id": chart_id},
+        what="Chart",
+    )
+    return SamplingFacts(**row)
+
+
+def set_audit_outcome(scope: Scope, chart_id: UUID, *, reason: str | None, now: datetime) -> None:
+    """Record why a just-submitted chart was sampled; no reason = accepted without audit, so the
+    chart is ``completed`` at ``now`` instead of waiting in the review queue."""
+    execute(
+        scope,
+        """UPDATE charts AS c
+              SET audit_reason = CAST(:reason AS text),
+                  status = CASE WHEN CAST(:reason AS text) IS NULL THEN 'completed' ELSE c.status END,
+                  completed_at = CASE WHEN CAST(:reason AS text) IS NULL THEN :now ELSE c.completed_at END
+            WHERE c.org_id = :org AND c.id = :id""",
+        {"org": scope.require_org(), "id": chart_id, "reason": reason, "now": now},
+    )
+
+
 def set_assignees(scope: Scope, pairs: list[tuple[UUID, UUID]], now: datetime) -> int:
     """Assign each ``(chart id, coder id)``; returns the number of charts changed."""
     if not pairs:
