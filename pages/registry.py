@@ -17,6 +17,7 @@ from pages.assign import AssignPage
 from pages.audit import AuditPage
 from pages.base import NavItem, SecurePage
 from pages.chart import ChartPage
+from pages.dashboard import DashboardPage
 from pages.imports import ImportsPage
 from pages.queue import QueuePage
 from pages.review import ReviewPage
@@ -36,6 +37,7 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     # The coder's queue is where assignments arrive: its link carries the unread notifications.
     PageSpec("/queue", QueuePage, Permission.CHARTS_CODE, "My queue", count=notifications.unread_count),
+    PageSpec("/dashboard", DashboardPage, Permission.METRICS_VIEW, "Dashboard"),
     PageSpec("/assign", AssignPage, Permission.CHARTS_ASSIGN, "Assign charts"),
     PageSpec("/imports", ImportsPage, Permission.IMPORTS_MANAGE, "Imports"),
     PageSpec("/review", ReviewPage, Permission.AUDITS_VIEW, "Review queue"),

@@ -24,6 +24,7 @@ MODULES: tuple[str, ...] = (
     "app.bench.queue",
     "app.bench.chart_change",
     "app.bench.rollup",
+    "app.bench.dashboard",
 )
 
 
