@@ -87,7 +87,7 @@ ROLE_HOME: Final[dict[Role, str]] = {
     Role.MANAGER: "/assign",
     Role.SUPERVISOR: "/review",
     Role.CODER: "/queue",
-    Role.ANALYST: "/account",
+    Role.ANALYST: "/dashboard",  # read-only: the same figures the managers see
 }
 
 
