@@ -583,11 +583,11 @@ def people(stack: Stack) -> People:
             coder_id = re.search(r"\(id ([0-9a-f-]{36})\)", made.stdout).group(1)  # type: ignore[union-attr]
     imported = stack.cli("import", str(synthea_data.demo_file("Tama137")), "--org", slug, "--json")
     assert imported.returncode == 0, imported.stderr
-    assert json.loads(imported.stdout)["charts_created"] >= 3
+    assert json.loads(imported.stdout)["charts_created"] >= 4
     with stack.client() as c:
         assert _login(c, manager).status_code == 200
         listed = c.get("/api/v1/charts", params={"page_size": "50", "sort": "-encounter"}).json()["items"]
-        chosen = [item["id"] for item in listed[:3]]
+        chosen = [item["id"] for item in listed[:4]]
         assigned = c.post(
             "/api/v1/charts/assign",
             json={"chart_ids": chosen, "coder_ids": [coder_id], "mode": "single"},
@@ -816,10 +816,7 @@ def test_sse_counters_reach_a_dashboard_on_one_process_from_a_change_on_the_othe
     stream is held by one web process; the coder submits a chart on the other process (straight to
     its port); the worker's outbox relay publishes through Redis and the stream's process sends the
     new counters."""
-    if not any(route.pattern == r"/api/v1/events" for route in ROUTES):
-        pytest.skip("pending: GET /api/v1/events is not built yet; nginx's SSE location is ready")
     chart = people.charts[2]
-    rows = [{"kind": "diagnosis", "code": "J18.9", "rationale": "Pneumonia documented.", "is_principal": True}]
     with stack.client() as manager, stack.client() as coder:
         assert _login(manager, people.manager).status_code == 200
         assert _login(coder, people.coder).status_code == 200
@@ -831,21 +828,7 @@ def test_sse_counters_reach_a_dashboard_on_one_process_from_a_change_on_the_othe
             # Sticky: the manager's other requests go where the stream went.
             _, stream_port = _served_by(stack, manager)
             other = next(p for p in stack.web_ports if p != stream_port)
-            # The browser's cookies, as nginx would pass them on (they are Secure, for localhost).
-            cookie = "; ".join(f"{c.name}={c.value}" for c in coder.cookies.jar)
-            with httpx.Client(base_url=f"http://127.0.0.1:{other}", headers={"Cookie": cookie}, timeout=30) as direct:
-                headers = {**_csrf(coder), "Origin": stack.url}
-                read = direct.get(f"/api/v1/charts/{chart}")
-                assert read.status_code == 200, read.text
-                version = read.json()["version"]
-                saved = direct.put(
-                    f"/api/v1/charts/{chart}/codes", json={"version": version, "rows": rows}, headers=headers
-                )
-                assert saved.status_code == 200, saved.text
-                submitted = direct.post(
-                    f"/api/v1/charts/{chart}/submit", json={"version": saved.json()["version"]}, headers=headers
-                )
-                assert submitted.status_code == 200, submitted.text
+            _submit_on_port(stack, coder, other, chart)
             wanted = first["today"]["submitted"] + 1
             deadline = time.monotonic() + 30  # a bound, not a measurement: the SSE keep-alive wakes us
             for counters in events:
@@ -853,6 +836,25 @@ def test_sse_counters_reach_a_dashboard_on_one_process_from_a_change_on_the_othe
                     assert counters["queue"]["draft"] == first["queue"]["draft"] - 1
                     break
                 assert time.monotonic() < deadline, "the submitted chart never reached the stream"
+
+
+def _submit_on_port(stack: Stack, coder: httpx.Client, port: int, chart: str) -> None:
+    """Code and submit ``chart`` as the signed-in ``coder``, straight to one web process's port
+    (the browser's cookies, as nginx would pass them on: they are Secure, for localhost)."""
+    rows = [{"kind": "diagnosis", "code": "J18.9", "rationale": "Pneumonia documented.", "is_principal": True}]
+    cookie = "; ".join(f"{c.name}={c.value}" for c in coder.cookies.jar)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Cookie": cookie}, timeout=30) as direct:
+        headers = {**_csrf(coder), "Origin": stack.url}
+        read = direct.get(f"/api/v1/charts/{chart}")
+        assert read.status_code == 200, read.text
+        saved = direct.put(
+            f"/api/v1/charts/{chart}/codes", json={"version": read.json()["version"], "rows": rows}, headers=headers
+        )
+        assert saved.status_code == 200, saved.text
+        submitted = direct.post(
+            f"/api/v1/charts/{chart}/submit", json={"version": saved.json()["version"]}, headers=headers
+        )
+        assert submitted.status_code == 200, submitted.text
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any] | None]:
@@ -904,6 +906,49 @@ def test_a_panel_page_works_in_chromium_over_tls(stack: Stack, people: People) -
             page.screenshot(path=str(SHOTS / "deploy-chart-over-tls.png"))
             assert page.evaluate("location.protocol") == "https:"
             assert any(url.startswith(f"wss://localhost:{stack.https_port}/chart/ws") for url in sockets), sockets
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_dashboard_on_one_process_shows_a_chart_submitted_on_the_other(stack: Stack, people: People) -> None:
+    """The manager's /dashboard, in Chromium over TLS, is served by one web process (sticky); the
+    coder submits a chart on the other process; the worker relays the event through Redis and the
+    open dashboard's counters change without a reload."""
+    from playwright.sync_api import expect, sync_playwright
+
+    spki = _spki_sha256(stack.certs / "nginx.crt")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki}"]
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(30000)
+            page.goto(f"{stack.url}/login")
+            page.fill("input[name=email]", people.manager)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(re.compile(r"/assign"))
+            page.goto(f"{stack.url}/dashboard")
+            submitted = page.locator(".sc-d-live .db-tile--submitted_today .db-tile__value")
+            expect(submitted).to_be_visible()
+            before = int(submitted.inner_text().replace(",", ""))
+            # Which process holds the dashboard: ask nginx with the browser's own cookies.
+            jar = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+            with stack.client(headers={"Cookie": jar}) as probe:
+                status, dashboard_port = _served_by(stack, probe)
+            assert status == 200
+            other = next(port for port in stack.web_ports if port != dashboard_port)
+            with stack.client() as coder:
+                assert _login(coder, people.coder).status_code == 200
+                _submit_on_port(stack, coder, other, people.charts[3])
+            expect(submitted).to_have_text(str(before + 1))
+            assert page.url == f"{stack.url}/dashboard"  # no reload
+            SHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SHOTS / "deploy-dashboard-over-tls.png"))
         finally:
             browser.close()
 
