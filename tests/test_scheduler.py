@@ -46,7 +46,13 @@ def traveller() -> Iterator[Any]:
 
 
 def _start(runtime: bootstrap.Runtime, job: Job) -> Any:
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+
     scheduler = make_scheduler(runtime.ctx, blocking=False, jobs=[job])
+    # Runs APScheduler has finished with: only then is a run's instance released, so a wake-up
+    # sent earlier would find the job "still running" (max_instances=1) and skip it.
+    scheduler.finished = []
+    scheduler.add_listener(scheduler.finished.append, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
     return scheduler
 
@@ -58,6 +64,7 @@ def test_f10_missed_runs_after_downtime_coalesce_into_one(runtime: bootstrap.Run
     scheduler = _start(runtime, job)
     try:
         assert _wait_until(lambda: len(runs) == 1), "the first run happens at start-up"
+        assert _wait_until(lambda: len(scheduler.finished) == 1)
         traveller.shift(timedelta(seconds=3 * INTERVAL + 5))  # three runs missed
         scheduler.wakeup()
         assert _wait_until(lambda: len(runs) == 2)
@@ -115,6 +122,7 @@ def test_f10_a_failing_job_is_logged_and_the_scheduler_keeps_running(
     try:
         assert _wait_until(lambda: calls == 1)
         assert _wait_until(lambda: any(_event(r) == "job_failed" for r in caplog.records))
+        assert _wait_until(lambda: len(scheduler.finished) == 1)
         traveller.shift(timedelta(seconds=INTERVAL + 1))
         scheduler.wakeup()
         assert _wait_until(lambda: calls == 2), "the scheduler must run the job again after a failure"
