@@ -148,6 +148,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        if scheduler.running:  # Ctrl+C: stop the jobs and the outbox wake-up before their database goes
+            scheduler.shutdown(wait=False)
         rt.stop()
     return 0
 

@@ -153,6 +153,7 @@ class AssignPage(SecurePage):
             self.import_job,
             self.sort,
         )
+        self._apply_url_filters()
         for widget in filters:
             widget.param.watch(self._filters_changed, "value")
         self.pager.param.watch(self._page_changed, "value")
@@ -160,6 +161,18 @@ class AssignPage(SecurePage):
         self.coder.param.watch(self._selection_changed, "value")
         self.coders_multi.param.watch(self._selection_changed, "value")
         cl.defer(self.refresh)
+
+    def _apply_url_filters(self) -> None:
+        """Start from ``?status=…&assignee=unassigned|anyone&sort=…`` (links from the dashboard);
+        a value the page does not offer is ignored."""
+        for name, widget, allowed in (
+            ("status", self.show_status, set(SHOW.values())),
+            ("assignee", self.assignee, {UNASSIGNED, ANYONE}),
+            ("sort", self.sort, set(SORTS.values())),
+        ):
+            value = cl.url_arg(name)
+            if value in allowed:
+                widget.value = value
 
     # -- data -------------------------------------------------------------------------------
 

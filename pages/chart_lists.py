@@ -108,6 +108,16 @@ def resync(widget: Any) -> None:
     widget.param.trigger("value")
 
 
+def url_arg(name: str) -> str | None:
+    """The one value of ``?name=…`` in this session's page URL; None when absent or repeated."""
+    args = pn.state.session_args if pn.state.curdoc is not None else {}
+    values = args.get(name) or []
+    if len(values) != 1:
+        return None
+    raw = values[0]
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
 def navigate(path: str, search: str = "") -> None:
     """Send this session's browser to ``path`` (a real navigation, like a link)."""
     location = pn.state.location

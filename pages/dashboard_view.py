@@ -169,7 +169,9 @@ def alerts_html(counters: Counters, data: DashboardData | None, principal: Princ
     h = counters.aging_hours
     items: list[str] = []
     if counters.aging:
-        action = ' <a href="/assign">Assign or reassign them</a>' if principal.can(Permission.CHARTS_ASSIGN) else ""
+        # Every draft, oldest first: the aging ones lead the list.
+        aging = "/assign?status=draft&amp;assignee=anyone&amp;sort=created"
+        action = f' <a href="{aging}">Assign or reassign them</a>' if principal.can(Permission.CHARTS_ASSIGN) else ""
         items.append(
             f'<li class="db-alert db-alert--warning sc-d-alert-aging"><span><b>{cl.count(counters.aging, "chart")}</b> '
             f"imported more than {h} hours ago {'is' if counters.aging == 1 else 'are'} still not submitted.</span>{action}</li>"

@@ -10,15 +10,20 @@ supervisor and an analyst, and charts written with the importer's own insert
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
+import pytest
 
+from app import bootstrap
 from app.authz import Principal, Role
+from app.services import charts as chart_actions
+from app.services.chart_types import CodeRowInput
 from datalayer.queries import charts, users
 from datalayer.scope import org_scope
 from tests.conftest import Client, make_org, make_user
@@ -88,6 +93,15 @@ class Team:
     def charts(self, n: int, **overrides: Any) -> list[uuid.UUID]:
         return insert_charts(self.org_id, [chart_row(i, **overrides) for i in range(n)])
 
+    def submitted(self, rows: Sequence[CodeRowInput], **overrides: Any) -> uuid.UUID:
+        """One new chart (``chart_row`` with ``overrides``) assigned to coder A, coded with ``rows`` and
+        submitted, through the chart actions."""
+        (chart_id,) = self.charts(1, **overrides)
+        chart_actions.assign(self.manager, [chart_id], [self.coder_a.user_id])
+        saved = chart_actions.save_codes(self.coder_a, chart_id, version=1, rows=rows)
+        chart_actions.submit(self.coder_a, chart_id, version=saved.version)
+        return chart_id
+
 
 def _user_without_password(org_id: uuid.UUID, role: Role, name: str, email: str) -> uuid.UUID:
     with org_scope(org_id) as scope:
@@ -126,6 +140,17 @@ def make_team(ctx: Any, *, logins: bool = False) -> Team:
     )
 
 
+def login_team_fixture() -> Any:
+    """A module-scoped fixture of a fresh ``make_team(logins=True)``: bind it to the name the module's
+    tests ask for (``team = login_team_fixture()``); pytest registers a fixture by that name."""
+
+    @pytest.fixture(scope="module")
+    def fixture(runtime: bootstrap.Runtime) -> Team:
+        return make_team(runtime.ctx, logins=True)
+
+    return fixture
+
+
 @contextmanager
 def signed_in_clients(base_url: str, people: dict[str, Any]) -> Iterator[dict[str, Client]]:
     """One signed-in API client per named person (anything with an ``email``), plus "anonymous"."""
@@ -140,3 +165,16 @@ def signed_in_clients(base_url: str, people: dict[str, Any]) -> Iterator[dict[st
     finally:
         for c in made.values():
             c.close()
+
+
+def send_json(c: Client, method: str, path: str, body: Any) -> httpx.Response:
+    """An API call with a JSON body and the CSRF header, asking for a JSON answer."""
+    return c.request(method, path, json=body, headers={**c.csrf(), "Accept": "application/json"})
+
+
+def post_json(c: Client, path: str, body: Any) -> httpx.Response:
+    return send_json(c, "POST", path, body)
+
+
+def get_json(c: Client, path: str) -> httpx.Response:
+    return c.get(path, headers={"Accept": "application/json"})

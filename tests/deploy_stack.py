@@ -211,21 +211,8 @@ class Stack:
 
     def create_database(self) -> None:
         """The compose db container's init step (deploy/postgres/roles.sql) on a fresh database."""
-        sock = self.superuser_url.partition("host=")[2]
-        subprocess.run(
-            [
-                str(psql_binary()),
-                "-X",
-                "-q",
-                "-h",
-                sock,
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-f",
-                str(ROLES_SQL),
-            ],
+        self._psql(
+            ["-f", str(ROLES_SQL)],
             env={
                 **os.environ,
                 "SMARTCODERS_DB_NAME": self.database,
@@ -234,27 +221,18 @@ class Stack:
                 "SMARTCODERS_APP_DB_PASSWORD": secrets.token_urlsafe(24),
             },
             check=True,
-            capture_output=True,
-            timeout=60,
         )
 
     def drop_database(self) -> None:
+        self._psql(["-c", f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'], env=None, check=False)
+
+    def _psql(self, args: list[str], *, env: dict[str, str] | None, check: bool) -> None:
+        """psql as the superuser on the embedded server's socket, connected to the postgres database."""
         sock = self.superuser_url.partition("host=")[2]
         subprocess.run(
-            [
-                str(psql_binary()),
-                "-X",
-                "-q",
-                "-h",
-                sock,
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-c",
-                f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)',
-            ],
-            check=False,
+            [str(psql_binary()), "-X", "-q", "-h", sock, "-U", "postgres", "-d", "postgres", *args],
+            env=env,
+            check=check,
             capture_output=True,
             timeout=60,
         )

@@ -8,7 +8,6 @@ E11.9 as a wrong code (E11.65 expected) and adds the missing E87.1.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -16,19 +15,16 @@ import panel as pn
 import pytest
 from sqlalchemy import text
 
-import pages.base
-import pages.identity
 from app import bootstrap
 from app.authz import ROLE_HOME, Permission, Principal, Role
 from app.services import audits as audit_svc
-from app.services import charts
 from app.services.chart_types import ChartStatus, CodeRowInput
 from datalayer.scope import org_scope
 from pages.audit import AuditPage
 from pages.registry import NAV, page_for
 from pages.review import ReviewPage
-from tests.chart_fixtures import Team, _user_without_password, make_team, principal
-from tests.conftest import PASSWORD
+from tests.chart_fixtures import Team, _user_without_password, login_team_fixture, make_team, principal
+from tests.page_fixtures import built_page, run_settled, signed_in
 
 pytestmark = pytest.mark.slow
 
@@ -36,35 +32,11 @@ PNEUMONIA = CodeRowInput("diagnosis", "J18.9", "Chest X-ray shows lobar consolid
 DIABETES = CodeRowInput("diagnosis", "E11.9", "Type 2 diabetes on metformin.")
 
 
-@pytest.fixture(scope="module")
-def team(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
-
-
-def _signed_in(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, who: Principal) -> Principal:
-    session = runtime.ctx.auth.login(email=who.email, password=PASSWORD, client_ip="198.51.100.21", user_agent=None)
-    p = session.principal
-    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
-    for module in (pages.base, pages.identity):
-        monkeypatch.setattr(module, "session_identity", lambda: identity)
-    return p
-
-
-def _run(coroutine: Any) -> Any:
-    async def run() -> Any:
-        result = await coroutine
-        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
-        return result
-
-    return asyncio.run(run())
+team = login_team_fixture()
 
 
 def _submitted(team: Team) -> uuid.UUID:
-    (chart_id,) = team.charts(1)
-    charts.assign(team.manager, [chart_id], [team.coder_a.user_id])
-    saved = charts.save_codes(team.coder_a, chart_id, version=1, rows=(PNEUMONIA, DIABETES))
-    charts.submit(team.coder_a, chart_id, version=saved.version)
-    return chart_id
+    return team.submitted((PNEUMONIA, DIABETES))
 
 
 def _status(team: Team, chart_id: uuid.UUID) -> str:
@@ -101,14 +73,9 @@ def test_registry_and_supervisor_home() -> None:
 def test_pages_render_for_supervisors_and_refuse_coders(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team, path: str
 ) -> None:
-    spec = page_for(path)
-    assert spec is not None
-    monkeypatch.setattr(pages.base, "_start_watchdog", lambda *args: None)  # no server loop here
     for name, allowed in (("supervisor", True), ("manager", True), ("coder_a", False), ("analyst", False)):
-        _signed_in(runtime, monkeypatch, getattr(team, name))
-        built = pages.base.build(spec.page, spec.permission, runtime.ctx, NAV)()
-        forbidden = isinstance(built, pn.pane.HTML) and "You do not have permission" in built.object
-        assert forbidden is (not allowed), name
+        built = built_page(runtime, monkeypatch, path, getattr(team, name))
+        assert (built is not None) is allowed, name
         if allowed:
             built.get_root()  # the page lays out without errors
 
@@ -117,29 +84,29 @@ def test_review_lists_submitted_chart_and_claims_it(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
     chart_id = _submitted(team)
-    p = _signed_in(runtime, monkeypatch, team.supervisor)
+    p = signed_in(runtime, monkeypatch, team.supervisor)
     page = ReviewPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.refresh())
+    run_settled(page.refresh())
     assert page.queue is not None
     assert chart_id in [i.chart_id for i in page.queue.items]
     assert chart_id in page.claim_buttons
     assert not page.empty.visible
     assert any("Ada Coder" in getattr(o, "object", "") for row in page.rows.objects for o in row.select(pn.pane.HTML))
-    _run(page.claim_and_open(chart_id))
+    run_settled(page.claim_and_open(chart_id))
     item = next(i for i in audit_svc.review_queue(team.supervisor).items if i.chart_id == chart_id)
     assert item.claimed_by == team.supervisor.user_id
     # Managers watch the queue but cannot claim.
-    manager = _signed_in(runtime, monkeypatch, team.manager)
+    manager = signed_in(runtime, monkeypatch, team.manager)
     watcher = ReviewPage(principal=manager, ctx=runtime.ctx, nav=NAV)
-    _run(watcher.refresh())
+    run_settled(watcher.refresh())
     assert not watcher.claim_buttons[chart_id].visible
 
 
 def test_review_empty_state(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     empty_team = make_team(runtime.ctx, logins=True)
-    p = _signed_in(runtime, monkeypatch, empty_team.supervisor)
+    p = signed_in(runtime, monkeypatch, empty_team.supervisor)
     page = ReviewPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.refresh())
+    run_settled(page.refresh())
     assert page.empty.visible
     assert "Nothing waiting for audit" in page.empty.object
 
@@ -149,7 +116,7 @@ def test_audit_return_with_wrong_and_missing_code(
 ) -> None:
     chart_id = _submitted(team)
     audit_svc.claim(team.supervisor, chart_id)
-    p = _signed_in(runtime, monkeypatch, team.supervisor)
+    p = signed_in(runtime, monkeypatch, team.supervisor)
     page = _page(runtime, p, chart_id)
     assert page.view is not None
     assert page.can_act
@@ -170,7 +137,7 @@ def test_audit_return_with_wrong_and_missing_code(
     assert "33%" in page.scores.object
     assert "194" in page.scores.object
     page.feedback.value = "Code hyponatraemia when it is treated."
-    result = _run(page.decide("return"))
+    result = run_settled(page.decide("return"))
     assert result is not None
     assert result.scores.code_accuracy == pytest.approx(1 / 3, abs=1e-3)
     assert (result.drg_before, result.drg_after) == (195, 194)
@@ -188,13 +155,13 @@ def test_audit_return_needs_feedback_and_approve_completes(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
     chart_id = _submitted(team)
-    p = _signed_in(runtime, monkeypatch, team.supervisor)
+    p = signed_in(runtime, monkeypatch, team.supervisor)
     page = _page(runtime, p, chart_id)  # not claimed yet: the decision claims it
-    assert _run(page.decide("return")) is None
+    assert run_settled(page.decide("return")) is None
     assert page.notice.visible
     assert page.notice.alert_type == "error"
     assert _status(team, chart_id) == ChartStatus.PENDING_AUDIT.value
-    result = _run(page.decide("approve"))
+    result = run_settled(page.decide("approve"))
     assert result is not None
     assert result.scores.code_accuracy == 1.0
     assert _status(team, chart_id) == ChartStatus.COMPLETED.value
@@ -204,13 +171,13 @@ def test_audit_read_only_for_manager_and_while_claimed_by_another(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
     chart_id = _submitted(team)
-    manager = _signed_in(runtime, monkeypatch, team.manager)
+    manager = signed_in(runtime, monkeypatch, team.manager)
     page = _page(runtime, manager, chart_id)
     assert page.view is not None
     assert not page.can_act
     assert not page.approve_button.visible
     assert all(r.verdict.disabled for r in page.rows)
-    assert _run(page.decide("approve")) is None
+    assert run_settled(page.decide("approve")) is None
     email = f"sup2-{uuid.uuid4().hex[:8]}@example.test"
     second = principal(
         team.org_id,
@@ -220,13 +187,13 @@ def test_audit_read_only_for_manager_and_while_claimed_by_another(
         email,
     )
     audit_svc.claim(second, chart_id)
-    supervisor = _signed_in(runtime, monkeypatch, team.supervisor)
+    supervisor = signed_in(runtime, monkeypatch, team.supervisor)
     blocked = _page(runtime, supervisor, chart_id)
     assert blocked.claimed_by_other
     assert not blocked.can_act
     assert "another supervisor" in blocked.notice.object
     review = ReviewPage(principal=supervisor, ctx=runtime.ctx, nav=NAV)
-    _run(review.refresh())
+    run_settled(review.refresh())
     assert review.claim_buttons[chart_id].disabled
     assert _status(team, chart_id) == ChartStatus.PENDING_AUDIT.value
 
@@ -234,7 +201,7 @@ def test_audit_read_only_for_manager_and_while_claimed_by_another(
 def test_audit_not_found_is_one_view(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team) -> None:
     other = make_team(runtime.ctx)
     (foreign,) = other.charts(1)
-    p = _signed_in(runtime, monkeypatch, team.supervisor)
+    p = signed_in(runtime, monkeypatch, team.supervisor)
     bodies = []
     for chart_id in (None, uuid.uuid4(), foreign):
         page = _page(runtime, p, chart_id)

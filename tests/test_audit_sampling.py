@@ -12,7 +12,6 @@ only with an override rationale on that row (CODING-RULES R-EXC-01).
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import uuid
@@ -25,10 +24,8 @@ import panel as pn
 import pytest
 from sqlalchemy import text
 
-import pages.base
-import pages.identity
 from app import bootstrap
-from app.authz import Permission, Principal, Role, has_permission
+from app.authz import Permission, Role, has_permission
 from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.services import audits as audit_svc
 from app.services import charts, sampling
@@ -38,8 +35,17 @@ from app.services.sampling import AuditReason, SamplingSettings, SubmissionFacts
 from datalayer.scope import org_scope
 from pages.registry import NAV
 from pages.review import ReviewPage
-from tests.chart_fixtures import Team, chart_row, insert_charts, make_team, signed_in_clients
-from tests.conftest import PASSWORD, SHOTS, Client, LiveServer
+from tests.chart_fixtures import (
+    Team,
+    chart_row,
+    get_json,
+    insert_charts,
+    login_team_fixture,
+    make_team,
+    signed_in_clients,
+)
+from tests.conftest import SHOTS, Client, LiveServer
+from tests.page_fixtures import browser_signed_in, run_settled, signed_in
 
 PNEUMONIA = CodeRowInput("diagnosis", "J18.9", "Chest X-ray shows lobar consolidation.", is_principal=True)
 DIABETES = CodeRowInput("diagnosis", "E11.9", "Type 2 diabetes on metformin.")
@@ -422,14 +428,8 @@ def test_update_settings_audits_emits_and_is_per_organisation(team: Team, runtim
 # -- the API (live server) ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def api_team(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
-
-
-@pytest.fixture(scope="module")
-def api_other(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
+api_team = login_team_fixture()
+api_other = login_team_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -445,10 +445,6 @@ def clients(live_server: LiveServer, api_team: Team, api_other: Team) -> Any:
         yield made
 
 
-def _get(c: Client, path: str) -> httpx.Response:
-    return c.get(path, headers={"Accept": "application/json"})
-
-
 def _put(c: Client, body: Any, *, csrf: bool = True) -> httpx.Response:
     headers = {**(c.csrf() if csrf else {}), "Accept": "application/json"}
     return c.put("/api/v1/audits/sampling", json=body, headers=headers)
@@ -456,7 +452,7 @@ def _put(c: Client, body: Any, *, csrf: bool = True) -> httpx.Response:
 
 @pytest.mark.slow
 def test_api_reads_and_replaces_the_policy(clients: dict[str, Client], api_team: Team) -> None:
-    first = _get(clients["supervisor"], "/api/v1/audits/sampling")
+    first = get_json(clients["supervisor"], "/api/v1/audits/sampling")
     assert first.status_code == 200
     assert first.json() == {
         "settings": SamplingSettings().as_json(),
@@ -467,9 +463,9 @@ def test_api_reads_and_replaces_the_policy(clients: dict[str, Client], api_team:
     assert put.status_code == 200, put.text
     assert put.json()["settings"] == wanted
     assert put.json()["description"].startswith("Reviewing: all new coders' charts, difficulty ≥ 4, and 10% of")
-    assert _get(clients["manager"], "/api/v1/audits/sampling").json()["settings"] == wanted
+    assert get_json(clients["manager"], "/api/v1/audits/sampling").json()["settings"] == wanted
     # Another organisation's supervisor reads and writes only their own policy.
-    assert _get(clients["other_supervisor"], "/api/v1/audits/sampling").json()["settings"] == (
+    assert get_json(clients["other_supervisor"], "/api/v1/audits/sampling").json()["settings"] == (
         SamplingSettings().as_json()
     )
     assert _put(clients["other_supervisor"], RANDOM_ONLY.as_json()).status_code == 200
@@ -504,9 +500,9 @@ def test_api_refuses_coders_analysts_strangers_and_cross_site_writes(
 ) -> None:
     body = RANDOM_ONLY.as_json()
     for role in ("coder", "analyst"):
-        assert _get(clients[role], "/api/v1/audits/sampling").status_code == 403
+        assert get_json(clients[role], "/api/v1/audits/sampling").status_code == 403
         assert _put(clients[role], body).status_code == 403
-    assert _get(clients["anonymous"], "/api/v1/audits/sampling").status_code == 401
+    assert get_json(clients["anonymous"], "/api/v1/audits/sampling").status_code == 401
     assert _put(clients["supervisor"], body, csrf=False).status_code == 403  # no CSRF token
     cross_site = clients["supervisor"].put(
         "/api/v1/audits/sampling",
@@ -536,7 +532,7 @@ def test_api_submit_says_accepted_without_audit_and_queue_shows_why(
         assert accepted.json()["message"].startswith("Accepted without audit")
         audited = coder.post(f"/api/v1/charts/{hard}/submit", json={"version": v2}, headers=send)
         assert (audited.json()["status"], audited.json()["message"]) == ("pending_audit", "Submitted for audit.")
-        items = {i["chart_id"]: i for i in _get(supervisor, "/api/v1/audits/queue").json()["items"]}
+        items = {i["chart_id"]: i for i in get_json(supervisor, "/api/v1/audits/queue").json()["items"]}
         assert str(easy) not in items
         assert (items[str(hard)]["audit_reason"], items[str(hard)]["audit_reason_label"]) == (
             "difficulty",
@@ -548,7 +544,7 @@ def test_api_submit_says_accepted_without_audit_and_queue_shows_why(
 
 @pytest.mark.slow
 def test_openapi_documents_sampling(clients: dict[str, Client]) -> None:
-    doc = _get(clients["anonymous"], "/api/v1/openapi.json").json()
+    doc = get_json(clients["anonymous"], "/api/v1/openapi.json").json()
     path = doc["paths"]["/api/v1/audits/sampling"]
     assert {"get", "put"} <= set(path)
     assert path["put"]["security"] == [{"session": [], "csrf": []}]
@@ -559,24 +555,6 @@ def test_openapi_documents_sampling(clients: dict[str, Client]) -> None:
 
 
 # -- the /review page as plain objects -------------------------------------------------------------------
-
-
-def _signed_in(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, who: Principal) -> Principal:
-    session = runtime.ctx.auth.login(email=who.email, password=PASSWORD, client_ip="198.51.100.31", user_agent=None)
-    p = session.principal
-    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
-    for module in (pages.base, pages.identity):
-        monkeypatch.setattr(module, "session_identity", lambda: identity)
-    return p
-
-
-def _run(coroutine: Any) -> Any:
-    async def run() -> Any:
-        result = await coroutine
-        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
-        return result
-
-    return asyncio.run(run())
 
 
 def _shown(widget: Any) -> bool:
@@ -592,7 +570,7 @@ def test_review_page_shows_the_card_and_why(runtime: bootstrap.Runtime, monkeypa
     page_team = make_team(runtime.ctx, logins=True)
     chart_id, version = _coded(page_team)
     charts.submit(page_team.coder_a, chart_id, version=version)
-    p = _signed_in(runtime, monkeypatch, page_team.supervisor)
+    p = signed_in(runtime, monkeypatch, page_team.supervisor)
     page = ReviewPage(principal=p, ctx=runtime.ctx, nav=NAV)
     card = page.sampling
     assert "Reviewing: every submitted chart." in card.summary.object
@@ -608,7 +586,7 @@ def test_review_page_shows_the_card_and_why(runtime: bootstrap.Runtime, monkeypa
     card.review_all.value = False
     assert not _disabled(card.random_percent)
     card.difficulty.value = "4"
-    assert _run(card.save()) is True
+    assert run_settled(card.save()) is True
     assert sampling.get_settings(page_team.supervisor).always_min_difficulty == 4
     assert "difficulty ≥ 4, and 10% of the rest." in card.summary.object
     assert not _shown(card.form)
@@ -616,13 +594,13 @@ def test_review_page_shows_the_card_and_why(runtime: bootstrap.Runtime, monkeypa
     # A bad value is refused with the problem on its field; nothing is stored, the form stays open.
     card._open(None)
     card.new_coder_days.value = 0
-    assert _run(card.save()) is False
+    assert run_settled(card.save()) is False
     assert _shown(card.form)
     assert card.new_coder_days.error_state
     assert "days from 1 to 3650" in (card.new_coder_days.helper_text or "")
     assert sampling.get_settings(page_team.supervisor).new_coder_days == 90
     # Managers may change it too; the card is the same.
-    manager = _signed_in(runtime, monkeypatch, page_team.manager)
+    manager = signed_in(runtime, monkeypatch, page_team.manager)
     watcher = ReviewPage(principal=manager, ctx=runtime.ctx, nav=NAV)
     assert watcher.sampling.can_edit
     assert "difficulty ≥ 4" in watcher.sampling.summary.object
@@ -631,16 +609,6 @@ def test_review_page_shows_the_card_and_why(runtime: bootstrap.Runtime, monkeypa
 
 
 # -- browser ------------------------------------------------------------------------------------------
-
-
-def _browser_login(browser: Any, base: str, email: str) -> Any:
-    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-    page.set_default_timeout(20000)
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    return page
 
 
 @pytest.mark.slow
@@ -655,7 +623,7 @@ def test_browser_supervisor_changes_the_sampling_policy(
         chart_id, version = _coded(browser_team, difficulty=difficulty)
         charts.submit(browser_team.coder_a, chart_id, version=version)
     SHOTS.mkdir(exist_ok=True)
-    page = _browser_login(chromium_browser, live_server.url, browser_team.supervisor.email)
+    page = browser_signed_in(chromium_browser, live_server.url, browser_team.supervisor.email)
     expect(page).to_have_url(re.compile(r"/review$"))
     card = page.locator(".sc-sampling-card")
     expect(card).to_contain_text("Reviewing: every submitted chart.")
@@ -693,7 +661,7 @@ def test_browser_coder_is_told_a_chart_was_accepted_without_audit(
     _experienced(browser_team)
     easy, _ = _coded(browser_team, difficulty=1)
     SHOTS.mkdir(exist_ok=True)
-    coder = _browser_login(chromium_browser, live_server.url, browser_team.coder_a.email)
+    coder = browser_signed_in(chromium_browser, live_server.url, browser_team.coder_a.email)
     expect(coder).to_have_url(re.compile(r"/queue$"))
     coder.goto(f"{live_server.url}/chart?id={easy}")
     submit = coder.locator(".sc-submit button")

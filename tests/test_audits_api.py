@@ -12,14 +12,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from app import bootstrap
 from app.authz import Role
 from app.services import charts
 from app.services.chart_types import CodeRowInput
-from tests.chart_fixtures import Team, make_team, signed_in_clients
+from tests.chart_fixtures import Team, get_json, login_team_fixture, post_json, signed_in_clients
 from tests.conftest import Client, LiveServer, make_user
 
 pytestmark = pytest.mark.slow
@@ -30,14 +28,8 @@ ROWS = (
 )
 
 
-@pytest.fixture(scope="module")
-def team(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
-
-
-@pytest.fixture(scope="module")
-def other(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
+team = login_team_fixture()
+other = login_team_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +45,8 @@ def clients(live_server: LiveServer, team: Team, other: Team) -> Iterator[dict[s
         yield made
 
 
-def _send(c: Client, path: str, body: Any) -> httpx.Response:
-    return c.request("POST", path, json=body, headers={**c.csrf(), "Accept": "application/json"})
-
-
-def _get(c: Client, path: str) -> httpx.Response:
-    return c.get(path, headers={"Accept": "application/json"})
-
-
 def _submitted(team: Team) -> uuid.UUID:
-    (chart_id,) = team.charts(1)
-    charts.assign(team.manager, [chart_id], [team.coder_a.user_id])
-    saved = charts.save_codes(team.coder_a, chart_id, version=1, rows=ROWS)
-    charts.submit(team.coder_a, chart_id, version=saved.version)
-    return chart_id
+    return team.submitted(ROWS)
 
 
 def _verdicts(team: Team, chart_id: uuid.UUID, *verdicts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,23 +57,23 @@ def _verdicts(team: Team, chart_id: uuid.UUID, *verdicts: dict[str, Any]) -> lis
 def test_only_supervisors_claim_and_audit(clients: dict[str, Client], team: Team) -> None:
     chart_id = _submitted(team)
     for role in ("coder", "manager", "analyst"):
-        assert _send(clients[role], f"/api/v1/charts/{chart_id}/claim", {}).status_code == 403
+        assert post_json(clients[role], f"/api/v1/charts/{chart_id}/claim", {}).status_code == 403
         body = {"submission_no": 1, "verdicts": [], "decision": "approve"}
-        assert _send(clients[role], f"/api/v1/charts/{chart_id}/audit", body).status_code == 403
-    assert _send(clients["anonymous"], f"/api/v1/charts/{chart_id}/claim", {}).status_code in (401, 403)
-    assert _get(clients["coder"], "/api/v1/audits").status_code == 403
-    assert _get(clients["manager"], "/api/v1/audits").status_code == 200
-    assert _get(clients["anonymous"], "/api/v1/audits").status_code == 401
+        assert post_json(clients[role], f"/api/v1/charts/{chart_id}/audit", body).status_code == 403
+    assert post_json(clients["anonymous"], f"/api/v1/charts/{chart_id}/claim", {}).status_code in (401, 403)
+    assert get_json(clients["coder"], "/api/v1/audits").status_code == 403
+    assert get_json(clients["manager"], "/api/v1/audits").status_code == 200
+    assert get_json(clients["anonymous"], "/api/v1/audits").status_code == 401
 
 
 def test_another_organisations_chart_is_404_like_a_missing_one(clients: dict[str, Client], team: Team) -> None:
     chart_id = _submitted(team)
-    foreign = _send(clients["other_supervisor"], f"/api/v1/charts/{chart_id}/claim", {})
-    missing = _send(clients["other_supervisor"], f"/api/v1/charts/{uuid.uuid4()}/claim", {})
-    malformed = _send(clients["other_supervisor"], "/api/v1/charts/not-an-id/claim", {})
+    foreign = post_json(clients["other_supervisor"], f"/api/v1/charts/{chart_id}/claim", {})
+    missing = post_json(clients["other_supervisor"], f"/api/v1/charts/{uuid.uuid4()}/claim", {})
+    malformed = post_json(clients["other_supervisor"], "/api/v1/charts/not-an-id/claim", {})
     assert foreign.status_code == missing.status_code == malformed.status_code == 404
     assert foreign.content == missing.content == malformed.content
-    audit = _send(
+    audit = post_json(
         clients["other_supervisor"],
         f"/api/v1/charts/{chart_id}/audit",
         {"submission_no": 1, "verdicts": [], "decision": "approve"},
@@ -103,14 +83,14 @@ def test_another_organisations_chart_is_404_like_a_missing_one(clients: dict[str
 
 def test_claim_audit_return_then_final(clients: dict[str, Client], team: Team) -> None:
     chart_id = _submitted(team)
-    queue = _get(clients["supervisor"], "/api/v1/audits/queue").json()
+    queue = get_json(clients["supervisor"], "/api/v1/audits/queue").json()
     assert str(chart_id) in [i["chart_id"] for i in queue["items"]]
-    claim = _send(clients["supervisor"], f"/api/v1/charts/{chart_id}/claim", {})
+    claim = post_json(clients["supervisor"], f"/api/v1/charts/{chart_id}/claim", {})
     assert claim.status_code == 200, claim.text
     assert claim.json()["submission_no"] == 1
     # Another organisation's supervisor still gets 404 (not 409) for a claimed chart.
-    assert _send(clients["other_supervisor"], f"/api/v1/charts/{chart_id}/claim", {}).status_code == 404
-    bad = _send(
+    assert post_json(clients["other_supervisor"], f"/api/v1/charts/{chart_id}/claim", {}).status_code == 404
+    bad = post_json(
         clients["supervisor"],
         f"/api/v1/charts/{chart_id}/audit",
         {"submission_no": 1, "verdicts": [{"chart_code_id": "x", "verdict": "correct"}], "decision": "return"},
@@ -125,20 +105,20 @@ def test_claim_audit_return_then_final(clients: dict[str, Client], team: Team) -
         "feedback": "Code the hyponatraemia.",
         "decision": "return",
     }
-    done = _send(clients["supervisor"], f"/api/v1/charts/{chart_id}/audit", body)
+    done = post_json(clients["supervisor"], f"/api/v1/charts/{chart_id}/audit", body)
     assert done.status_code == 200, done.text
     result = done.json()
     assert result["decision"] == "return"
     assert result["scores"]["code_accuracy"] == pytest.approx(0.3333)
     assert (result["drg"]["before"]["ms_drg"], result["drg"]["after"]["ms_drg"]) == (195, 194)
-    again = _send(clients["supervisor"], f"/api/v1/charts/{chart_id}/audit", body)
+    again = post_json(clients["supervisor"], f"/api/v1/charts/{chart_id}/audit", body)
     assert again.status_code == 409
-    chart = _get(clients["coder"], f"/api/v1/charts/{chart_id}").json()
+    chart = get_json(clients["coder"], f"/api/v1/charts/{chart_id}").json()
     assert chart["status"] == "returned"
     assert {f["verdict"] for f in chart["review"]["findings"]} == {"correct", "wrong_code", "missing"}
-    listed = _get(clients["manager"], f"/api/v1/audits?chart_id={chart_id}&decided=true").json()["items"]
+    listed = get_json(clients["manager"], f"/api/v1/audits?chart_id={chart_id}&decided=true").json()["items"]
     assert [(a["decision"], a["code_accuracy"]) for a in listed] == [("return", pytest.approx(0.3333))]
-    assert _get(clients["manager"], "/api/v1/audits?bogus=1").status_code == 400
+    assert get_json(clients["manager"], "/api/v1/audits?bogus=1").status_code == 400
 
 
 def test_claimed_by_another_supervisor_is_409(clients: dict[str, Client], team: Team, live_server: LiveServer) -> None:
@@ -147,14 +127,14 @@ def test_claimed_by_another_supervisor_is_409(clients: dict[str, Client], team: 
     make_user(live_server.ctx, team.org_id, Role.SUPERVISOR, email=email)
     with Client(base_url=live_server.url, follow_redirects=False, timeout=30) as sue:
         assert sue.login(email).status_code == 200
-        assert _send(clients["supervisor"], f"/api/v1/charts/{chart_id}/claim", {}).status_code == 200
-        taken = _send(sue, f"/api/v1/charts/{chart_id}/claim", {})
+        assert post_json(clients["supervisor"], f"/api/v1/charts/{chart_id}/claim", {}).status_code == 200
+        taken = post_json(sue, f"/api/v1/charts/{chart_id}/claim", {})
         assert taken.status_code == 409
         assert taken.json()["error"]["code"] == "conflict"
 
 
 def test_openapi_documents_the_audit_routes(clients: dict[str, Client]) -> None:
-    doc = _get(clients["anonymous"], "/api/v1/openapi.json").json()
+    doc = get_json(clients["anonymous"], "/api/v1/openapi.json").json()
     paths = doc["paths"]
     assert "post" in paths["/api/v1/charts/{chart_id}/claim"]
     assert "post" in paths["/api/v1/charts/{chart_id}/audit"]

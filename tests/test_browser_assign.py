@@ -11,26 +11,16 @@ import uuid
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from sqlalchemy import text
 
 from app.services import charts as svc
 from datalayer.scope import org_scope
 from tests.chart_fixtures import Team, chart_row, insert_charts, make_team
-from tests.conftest import PASSWORD, SHOTS, LiveServer
+from tests.conftest import SHOTS, LiveServer
+from tests.page_fixtures import browser_signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _signed_in(browser: Browser, base: str, email: str) -> Page:
-    """A fresh browser context at 1440x900, signed in as ``email``."""
-    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-    page.set_default_timeout(20000)
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    return page
 
 
 def _return_with_feedback(team: Team, chart_id: uuid.UUID, feedback: str) -> None:
@@ -88,7 +78,7 @@ def test_manager_assigns_and_coder_sees_them(chromium_browser: Browser, live_ser
     _return_with_feedback(team, ids[-1], "Asthma is documented as moderate persistent: use J45.40, not J45.909.")
     SHOTS.mkdir(exist_ok=True)
 
-    manager = _signed_in(chromium_browser, base, team.manager.email)
+    manager = browser_signed_in(chromium_browser, base, team.manager.email)
     expect(manager).to_have_url(re.compile(r"/assign$"))  # a manager's home
     table = manager.locator(".sc-assign-table")
     expect(table.locator(".tabulator-row")).to_have_count(5)  # the unassigned ones
@@ -109,7 +99,7 @@ def test_manager_assigns_and_coder_sees_them(chromium_browser: Browser, live_ser
     expect(manager.locator(".sc-workload")).to_contain_text("4")
     manager.screenshot(path=str(SHOTS / "assign.png"))
 
-    coder = _signed_in(chromium_browser, base, team.coder_a.email)
+    coder = browser_signed_in(chromium_browser, base, team.coder_a.email)
     expect(coder).to_have_url(re.compile(r"/queue$"))  # a coder's home
     rows = coder.locator(".sc-queue-table .tabulator-row")
     expect(rows).to_have_count(4)

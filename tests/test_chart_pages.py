@@ -13,15 +13,12 @@ import threading
 import uuid
 from typing import Any
 
-import panel as pn
 import pytest
 from bokeh.document import Document
 from sqlalchemy import text
 
-import pages.base
-import pages.identity
 from app import bootstrap
-from app.authz import Permission, Principal, Role
+from app.authz import Permission, Role
 from app.services import charts as svc
 from app.services import notifications
 from datalayer.scope import org_scope
@@ -29,32 +26,14 @@ from pages.account import AccountPage
 from pages.assign import AssignPage
 from pages.queue import QueuePage
 from pages.registry import NAV, page_for
-from tests.chart_fixtures import Team, make_team, principal
-from tests.conftest import PASSWORD, make_user
+from tests.chart_fixtures import Team, login_team_fixture, principal
+from tests.conftest import make_user
+from tests.page_fixtures import built_page, run_settled, signed_in
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def team(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
-
-
-def _signed_in(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, who: Principal) -> Principal:
-    session = runtime.ctx.auth.login(email=who.email, password=PASSWORD, client_ip="198.51.100.20", user_agent=None)
-    p = session.principal
-    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
-    for module in (pages.base, pages.identity):
-        monkeypatch.setattr(module, "session_identity", lambda: identity)
-    return p
-
-
-def _run(coroutine: Any) -> None:
-    async def run() -> None:
-        await coroutine
-        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
-
-    asyncio.run(run())
+team = login_team_fixture()
 
 
 def _change(widget: Any, value: Any) -> None:
@@ -87,14 +66,9 @@ def test_registry_declares_the_pages_with_their_permissions() -> None:
 def test_pages_recheck_permission_when_built(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team, path: str, allowed: set[str]
 ) -> None:
-    spec = page_for(path)
-    assert spec is not None
-    monkeypatch.setattr(pages.base, "_start_watchdog", lambda *args: None)  # no server loop here
     for name in ("manager", "coder_a", "supervisor", "analyst"):
-        _signed_in(runtime, monkeypatch, getattr(team, name))
-        built = pages.base.build(spec.page, spec.permission, runtime.ctx, NAV)()
-        forbidden = isinstance(built, pn.pane.HTML) and "You do not have permission" in built.object
-        assert forbidden is (name not in allowed), name
+        built = built_page(runtime, monkeypatch, path, getattr(team, name))
+        assert (built is None) is (name not in allowed), name
 
 
 def test_queue_shows_own_charts_returned_first_with_feedback(
@@ -133,7 +107,7 @@ def test_queue_shows_own_charts_returned_first_with_feedback(
                 "sup": team.supervisor.user_id,
             },
         )
-    principal = _signed_in(runtime, monkeypatch, team.coder_a)
+    principal = signed_in(runtime, monkeypatch, team.coder_a)
     threads: list[int] = []
     original = svc.list_charts
 
@@ -150,7 +124,7 @@ def test_queue_shows_own_charts_returned_first_with_feedback(
         loop_thread.append(threading.get_ident())
         await page.refresh()
 
-    _run(load())
+    run_settled(load())
     assert threads
     assert loop_thread[0] not in threads  # the query ran off the event loop
     assert [item.id for item in page.items] == [ids[1], ids[0], ids[2]]
@@ -169,21 +143,21 @@ def test_queue_shows_own_charts_returned_first_with_feedback(
 def test_queue_filters_and_empty_states(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
-    principal = _signed_in(runtime, monkeypatch, team.coder_c)
+    principal = signed_in(runtime, monkeypatch, team.coder_c)
     page = QueuePage(principal=principal, ctx=runtime.ctx, nav=NAV)
-    _run(page.refresh())
+    run_settled(page.refresh())
     assert page.empty.visible
     assert not page.table.visible
     assert "Nothing to code right now" in page.empty.object
     svc.assign(team.manager, team.charts(4), [team.coder_c.user_id])
-    _run(page.refresh())
+    run_settled(page.refresh())
     assert len(page.items) == 4
     assert page.table.visible
     _change(page.specialty, "Cardiology")  # the watcher schedules a load
     assert {i.specialty for i in page.items} == {"Cardiology"}
     _change(page.specialty, "Dermatology")
     assert "No charts match these filters" in page.empty.object
-    _run(page._clear())
+    run_settled(page._clear())
     assert len(page.items) == 4
 
 
@@ -191,9 +165,9 @@ def test_assign_page_assigns_selected_charts_and_updates_workload(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
     fresh = team.charts(2)
-    principal = _signed_in(runtime, monkeypatch, team.manager)
+    principal = signed_in(runtime, monkeypatch, team.manager)
     page = AssignPage(principal=principal, ctx=runtime.ctx, nav=NAV)
-    _run(page.refresh())
+    run_settled(page.refresh())
     unassigned = {item.id for item in page.items}
     assert set(fresh) <= unassigned
     assert all(item.assignee_id is None for item in page.items)
@@ -217,9 +191,9 @@ def test_assign_page_round_robin_and_error(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
     fresh = team.charts(2)
-    principal = _signed_in(runtime, monkeypatch, team.manager)
+    principal = signed_in(runtime, monkeypatch, team.manager)
     page = AssignPage(principal=principal, ctx=runtime.ctx, nav=NAV)
-    _run(page.refresh())
+    run_settled(page.refresh())
     page.mode.value = "round_robin"
     assert page.coders_multi.visible
     assert not page.coder.visible
@@ -244,11 +218,11 @@ def test_queue_whats_new_card_after_assignment_and_mark_all_read(
     # A coder of their own: the team's coders collect notifications from the other tests.
     email = f"dee-{uuid.uuid4().hex[:8]}@example.test"
     dee = principal(team.org_id, make_user(runtime.ctx, team.org_id, Role.CODER, email=email), Role.CODER, "Dee", email)
-    me = _signed_in(runtime, monkeypatch, dee)
+    me = signed_in(runtime, monkeypatch, dee)
     page = QueuePage(principal=me, ctx=runtime.ctx, nav=NAV)
     page.__panel__()
     queue_link = page._nav_links["/queue"]
-    _run(page.load_news())
+    run_settled(page.load_news())
     assert not page.news.visible  # nothing unread: no card at all
     assert queue_link.label == "My queue"
 
@@ -264,7 +238,7 @@ def test_queue_whats_new_card_after_assignment_and_mark_all_read(
     page = QueuePage(principal=me, ctx=runtime.ctx, nav=NAV)
     page.__panel__()
     queue_link = page._nav_links["/queue"]
-    _run(page.load_news())
+    run_settled(page.load_news())
     assert threads
     assert threading.get_ident() not in threads  # read off the event loop
     assert page.news.visible
@@ -288,13 +262,13 @@ def test_nav_count_loads_for_pages_that_show_the_queue_link(
     email = f"eve-{uuid.uuid4().hex[:8]}@example.test"
     eve = principal(team.org_id, make_user(runtime.ctx, team.org_id, Role.CODER, email=email), Role.CODER, "Eve", email)
     svc.assign(team.manager, team.charts(1), [eve.user_id])
-    me = _signed_in(runtime, monkeypatch, eve)
+    me = signed_in(runtime, monkeypatch, eve)
     page = AccountPage(principal=me, ctx=runtime.ctx, nav=NAV)
-    _run(page.load_nav_counts())
+    run_settled(page.load_nav_counts())
     assert page.nav_counts == {"/queue": 1}
     assert page.__panel__() is not None
     assert page._nav_links["/queue"].label == "My queue (1)"
-    manager = _signed_in(runtime, monkeypatch, team.manager)
+    manager = signed_in(runtime, monkeypatch, team.manager)
     assign = AssignPage(principal=manager, ctx=runtime.ctx, nav=NAV)
-    _run(assign.load_nav_counts())
+    run_settled(assign.load_nav_counts())
     assert assign.nav_counts == {}  # no queue link for a manager: nothing is read

@@ -19,9 +19,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app import bootstrap
 from datalayer.scope import org_scope
-from tests.chart_fixtures import Team, make_team, signed_in_clients
+from tests.chart_fixtures import Team, login_team_fixture, send_json, signed_in_clients
 from tests.conftest import Client, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -33,14 +32,8 @@ ROWS = [
 CONFLICTING = [*ROWS, {"kind": "diagnosis", "code": "E10.9", "rationale": "In the history."}]
 
 
-@pytest.fixture(scope="module")
-def team(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
-
-
-@pytest.fixture(scope="module")
-def other(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
+team = login_team_fixture()
+other = login_team_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +51,8 @@ def clients(live_server: LiveServer, team: Team, other: Team) -> Iterator[dict[s
         yield made
 
 
-def _send(c: Client, method: str, path: str, body: Any) -> httpx.Response:
-    return c.request(method, path, json=body, headers={**c.csrf(), "Accept": "application/json"})
-
-
 def _assign(c: Client, chart_ids: list[uuid.UUID], coder_ids: list[uuid.UUID], mode: str = "single") -> httpx.Response:
-    return _send(
+    return send_json(
         c,
         "POST",
         "/api/v1/charts/assign",
@@ -140,10 +129,10 @@ def test_not_found_is_identical_for_other_coder_other_org_malformed_and_missing(
     assert answers[0].json() == {"error": {"code": "not_found", "message": "Chart not found."}}
     # Writes too: another coder's and another organisation's chart look missing.
     for who, target in (("coder_b", chart), ("other_coder", chart), ("coder_a", foreign)):
-        r = _send(clients[who], "PUT", f"/api/v1/charts/{target}/codes", {"version": 1, "rows": ROWS})
+        r = send_json(clients[who], "PUT", f"/api/v1/charts/{target}/codes", {"version": 1, "rows": ROWS})
         assert r.status_code == 404
         assert r.content == answers[0].content
-        r = _send(clients[who], "POST", f"/api/v1/charts/{target}/submit", {"version": 1})
+        r = send_json(clients[who], "POST", f"/api/v1/charts/{target}/submit", {"version": 1})
         assert r.status_code == 404
     r = _assign(clients["other_manager"], [chart], [other.coder_a.user_id])
     assert r.status_code == 404
@@ -151,7 +140,7 @@ def test_not_found_is_identical_for_other_coder_other_org_malformed_and_missing(
 
 
 def test_save_codes_returns_findings_and_new_version(team: Team, clients: dict[str, Client], chart: uuid.UUID) -> None:
-    r = _send(clients["coder_a"], "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": CONFLICTING})
+    r = send_json(clients["coder_a"], "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": CONFLICTING})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["version"] == 2
@@ -167,42 +156,42 @@ def test_save_codes_returns_findings_and_new_version(team: Team, clients: dict[s
 
 def test_stale_version_is_409_and_keeps_nothing(team: Team, clients: dict[str, Client], chart: uuid.UUID) -> None:
     assert (
-        _send(clients["coder_a"], "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": ROWS}).status_code
+        send_json(clients["coder_a"], "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": ROWS}).status_code
         == 200
     )
     before = _state(team, chart)
-    stale = _send(clients["coder_a"], "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": CONFLICTING})
+    stale = send_json(clients["coder_a"], "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": CONFLICTING})
     assert stale.status_code == 409
     assert stale.json()["error"]["code"] == "conflict"
     assert "Nothing was saved" in stale.json()["error"]["message"]
-    assert _send(clients["coder_a"], "POST", f"/api/v1/charts/{chart}/submit", {"version": 1}).status_code == 409
+    assert send_json(clients["coder_a"], "POST", f"/api/v1/charts/{chart}/submit", {"version": 1}).status_code == 409
     assert _state(team, chart) == before
 
 
 def test_submit_transitions_and_refusals(team: Team, clients: dict[str, Client], chart: uuid.UUID) -> None:
     coder = clients["coder_a"]
     missing = [{**ROWS[0]}, {"kind": "diagnosis", "code": "E11.9"}]
-    v = _send(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": missing}).json()["version"]
-    r = _send(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": v})
+    v = send_json(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": 1, "rows": missing}).json()["version"]
+    r = send_json(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": v})
     assert r.status_code == 400
     assert r.json()["error"]["fields"] == {"diagnosis[2].rationale": "Write a rationale for this code."}
-    v = _send(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": v, "rows": CONFLICTING}).json()["version"]
-    r = _send(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": v})
+    v = send_json(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": v, "rows": CONFLICTING}).json()["version"]
+    r = send_json(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": v})
     assert r.status_code == 400
     assert "diagnosis[3].code" in r.json()["error"]["fields"]
-    v = _send(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": v, "rows": ROWS}).json()["version"]
+    v = send_json(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": v, "rows": ROWS}).json()["version"]
     for reader in ("manager", "supervisor", "analyst"):  # read-only roles
-        assert _send(clients[reader], "POST", f"/api/v1/charts/{chart}/submit", {"version": v}).status_code == 403
-        put = _send(clients[reader], "PUT", f"/api/v1/charts/{chart}/codes", {"version": v, "rows": ROWS})
+        assert send_json(clients[reader], "POST", f"/api/v1/charts/{chart}/submit", {"version": v}).status_code == 403
+        put = send_json(clients[reader], "PUT", f"/api/v1/charts/{chart}/codes", {"version": v, "rows": ROWS})
         assert put.status_code == 403
-    r = _send(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": v})
+    r = send_json(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": v})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "pending_audit"
     assert r.json()["editable"] is False
     after = r.json()["version"]
     # Wrong status from here on.
-    assert _send(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": after}).status_code == 409
-    put = _send(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": after, "rows": ROWS})
+    assert send_json(coder, "POST", f"/api/v1/charts/{chart}/submit", {"version": after}).status_code == 409
+    put = send_json(coder, "PUT", f"/api/v1/charts/{chart}/codes", {"version": after, "rows": ROWS})
     assert put.status_code == 409
     assert "waiting for audit" in put.json()["error"]["message"]
     assert _assign(clients["manager"], [chart], [team.coder_b.user_id]).status_code == 409
@@ -220,7 +209,7 @@ def test_assign_refusals(team: Team, other: Team, clients: dict[str, Client]) ->
     assert bad.json()["error"]["fields"] == {"coder_ids": "Choose active coders of your organisation."}
     assert _assign(clients["manager"], ids, [team.coder_a.user_id], mode="everyone").status_code == 400
     assert _assign(clients["manager"], [uuid.uuid4()], [team.coder_a.user_id]).status_code == 404
-    extra = _send(
+    extra = send_json(
         clients["manager"],
         "POST",
         "/api/v1/charts/assign",
@@ -262,7 +251,7 @@ def test_body_checks(clients: dict[str, Client], chart: uuid.UUID) -> None:
         {"version": 1, "rows": [{"kind": "symptom", "code": "J18.9"}]},
         {"version": 1, "rows": "J18.9"},
     ):
-        assert _send(coder, "PUT", path, body).status_code == 400, body
+        assert send_json(coder, "PUT", path, body).status_code == 400, body
 
 
 def test_anonymous_is_401(clients: dict[str, Client], chart: uuid.UUID) -> None:

@@ -29,7 +29,6 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import panel as pn
 import polars as pl
 import pytest
 from bokeh.document import Document
@@ -38,8 +37,6 @@ from bokeh.server.contexts import BokehSessionContext
 from bokeh.util.token import generate_session_id
 from panel.io.state import set_curdoc
 
-import pages.base
-import pages.identity
 from app import bootstrap
 from app.authz import Permission, Principal, Role
 from app.jobs.outbox_relay import RelayPolicy, relay
@@ -53,7 +50,7 @@ from pages.dashboard_data import FilterError, Filters, bucket_for, compute
 from pages.registry import NAV, page_for
 from pipelines.frames import Frames
 from tests.chart_fixtures import Team, make_team
-from tests.conftest import PASSWORD
+from tests.page_fixtures import built_page, run_settled, signed_in
 
 PNEUMONIA = CodeRowInput("diagnosis", "J18.9", "Chest X-ray shows lobar consolidation.", is_principal=True)
 DIABETES = CodeRowInput("diagnosis", "E11.9", "Type 2 diabetes on metformin.")
@@ -195,7 +192,7 @@ def test_alerts_say_what_waits_and_escape_names() -> None:
     data = compute(_frames(), Filters(period="30d"), now=NOW)
     waiting = view.alerts_html(_counters(aging=3, audit_aging=1), data, manager, data.filters)
     assert "<b>3 charts</b> imported more than 48 hours ago are still not submitted" in waiting
-    assert '<a href="/assign">' in waiting
+    assert '<a href="/assign?status=draft&amp;assignee=anyone&amp;sort=created">' in waiting
     assert "<b>1 chart</b> has waited more than 48 hours for audit" in waiting
     assert "href=" not in view.alerts_html(_counters(aging=3, audit_aging=1), data, analyst, data.filters)
     calm = view.alerts_html(_counters(), data, manager, data.filters)
@@ -285,22 +282,11 @@ def worked(runtime: bootstrap.Runtime) -> tuple[Team, list[uuid.UUID]]:
     return team, ids
 
 
-def _signed_in(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, who: Principal) -> Principal:
-    session = runtime.ctx.auth.login(email=who.email, password=PASSWORD, client_ip="198.51.100.31", user_agent=None)
-    p = session.principal
-    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
-    for module in (pages.base, pages.identity):
-        monkeypatch.setattr(module, "session_identity", lambda: identity)
-    return p
-
-
-def _run(coroutine: Any) -> Any:
-    async def run() -> Any:
-        result = await coroutine
-        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
-        return result
-
-    return asyncio.run(run())
+def _loaded(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, who: Principal) -> DashboardPage:
+    """The dashboard as ``who`` (signed in) opens it, after its first load."""
+    page = DashboardPage(principal=signed_in(runtime, monkeypatch, who), ctx=runtime.ctx, nav=NAV)
+    run_settled(page.first_load())
+    return page
 
 
 def _change(*changes: tuple[Any, Any]) -> None:
@@ -326,14 +312,9 @@ def test_page_builds_for_managers_and_analysts_and_refuses_coders_and_supervisor
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, worked: tuple[Team, list[uuid.UUID]]
 ) -> None:
     team, _ = worked
-    spec = page_for("/dashboard")
-    assert spec is not None
-    monkeypatch.setattr(pages.base, "_start_watchdog", lambda *args: None)  # no server loop here
     for name, allowed in (("manager", True), ("analyst", True), ("coder_a", False), ("supervisor", False)):
-        _signed_in(runtime, monkeypatch, getattr(team, name))
-        built = pages.base.build(spec.page, spec.permission, runtime.ctx, NAV)()
-        forbidden = isinstance(built, pn.pane.HTML) and "You do not have permission" in built.object
-        assert forbidden is (not allowed), name
+        built = built_page(runtime, monkeypatch, "/dashboard", getattr(team, name))
+        assert (built is not None) is allowed, name
         if allowed:
             built.get_root()  # the page lays out without errors
 
@@ -343,9 +324,7 @@ def test_figures_filters_and_drill_down(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, worked: tuple[Team, list[uuid.UUID]]
 ) -> None:
     team, _ = worked
-    p = _signed_in(runtime, monkeypatch, team.manager)
-    page = DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.first_load())
+    page = _loaded(runtime, monkeypatch, team.manager)
     assert page.counters is not None
     assert (page.counters.org_id, page.counters.pending_audit, page.counters.unassigned) == (team.org_id, 2, 1)
     data = page.data
@@ -396,9 +375,7 @@ def test_choosing_a_coder_lists_their_charts(
 ) -> None:
     """A click on a coder's team row narrows everything to them and lists their charts."""
     team, ids = worked
-    p = _signed_in(runtime, monkeypatch, team.manager)
-    page = DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.first_load())
+    page = _loaded(runtime, monkeypatch, team.manager)
     row = page.team_rows.index(str(team.coder_b.user_id))
 
     async def click() -> None:
@@ -431,16 +408,14 @@ def test_counter_ticks_mark_the_charts_stale_without_recomputing(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, worked: tuple[Team, list[uuid.UUID]]
 ) -> None:
     team, _ = worked
-    p = _signed_in(runtime, monkeypatch, team.manager)
-    page = DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.first_load())
+    page = _loaded(runtime, monkeypatch, team.manager)
     data = page.data
     page._counters_changed(_counters(team.org_id, draft=1))
     page._counters_changed(_counters(team.org_id, draft=2, submitted_today=4))
     assert 'data-value="4"' in page.live_pane.object
     assert page.data is data  # a tick redraws the tiles, never the charts
     assert page.stale
-    _run(page.refresh())  # the next refresh reads the frames again
+    run_settled(page.refresh())  # the next refresh reads the frames again
     assert page.timings["read_s"] > 0
     assert not page.stale
 
@@ -450,23 +425,19 @@ def test_analyst_reads_without_exports_or_assign_links(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, worked: tuple[Team, list[uuid.UUID]]
 ) -> None:
     team, _ = worked
-    p = _signed_in(runtime, monkeypatch, team.analyst)
-    page = DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.first_load())
+    page = _loaded(runtime, monkeypatch, team.analyst)
     assert page.data is not None
     assert page.data.headline.charts_coded == 3
     assert not page.exports_pane.visible
     assert page.exports_pane.object == ""
-    assert 'href="/assign"' not in page.live_pane.object
+    assert 'href="/assign' not in page.live_pane.object
     assert 'href="/review"' not in page.live_pane.object
 
 
 @pytest.mark.slow
 def test_empty_organisation_says_what_to_do(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     team = make_team(runtime.ctx, logins=True)
-    p = _signed_in(runtime, monkeypatch, team.manager)
-    page = DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV)
-    _run(page.first_load())
+    page = _loaded(runtime, monkeypatch, team.manager)
     for key in ("throughput", "accuracy", "categories", "turnaround", "rules"):
         assert not page.cards[key].plot.visible, key
         assert page.cards[key].empty.visible, key
@@ -531,7 +502,7 @@ def test_each_session_listens_while_it_lives_and_leaves_nothing_behind(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, sessions: list[FakeSession]
 ) -> None:
     team = make_team(runtime.ctx, logins=True)
-    p = _signed_in(runtime, monkeypatch, team.manager)
+    p = signed_in(runtime, monkeypatch, team.manager)
     hub = live_counters.hub()
     before = hub.listener_count(team.org_id)
     pages_ = []
@@ -553,7 +524,7 @@ def test_a6_another_organisations_event_does_not_reach_this_dashboard(
 ) -> None:
     mine, theirs = make_team(runtime.ctx, logins=True), make_team(runtime.ctx)
     my_charts, their_charts = mine.charts(2), theirs.charts(3)
-    p = _signed_in(runtime, monkeypatch, mine.manager)
+    p = signed_in(runtime, monkeypatch, mine.manager)
     session = FakeSession()
     sessions.append(session)
     page = session.build(lambda: DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV))
@@ -588,7 +559,7 @@ def test_filters_come_from_the_url_and_bad_ones_are_ignored(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, sessions: list[FakeSession]
 ) -> None:
     team = make_team(runtime.ctx, logins=True)
-    p = _signed_in(runtime, monkeypatch, team.manager)
+    p = signed_in(runtime, monkeypatch, team.manager)
     coder = str(team.coder_a.user_id)
     good = FakeSession({"period": [b"7d"], "coder": [coder.encode()], "specialty": [b"Cardiology"]})
     bad = FakeSession({"period": [b"forever"], "coder": [b"not-an-id"], "from": [b"yesterday"]})
@@ -633,11 +604,11 @@ def test_new_activity_refreshes_the_charts_by_themselves_once(
     """A counter change schedules one chart refresh (not one per tick), due AUTO_REFRESH_SECONDS
     after the last one; when it runs, the frames are read again."""
     team = make_team(runtime.ctx, logins=True)
-    p = _signed_in(runtime, monkeypatch, team.manager)
+    p = signed_in(runtime, monkeypatch, team.manager)
     session = FakeSession()
     sessions.append(session)
     page = session.build(lambda: DashboardPage(principal=p, ctx=runtime.ctx, nav=NAV))
-    _run(page.first_load())
+    run_settled(page.first_load())
     first = page.data
     with set_curdoc(session.doc):
         page._counters_changed(_counters(team.org_id, draft=3))
@@ -647,7 +618,7 @@ def test_new_activity_refreshes_the_charts_by_themselves_once(
     assert len(timers) == 1
     assert 55_000 <= timers[0].timeout <= 60_000  # just loaded: due a minute after that load
     assert page.data is first
-    _run(timers[0].callback())
+    run_settled(timers[0].callback())
     assert page.data is not first
     assert page.timings["read_s"] > 0
     assert not page.stale

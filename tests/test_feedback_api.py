@@ -19,17 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
-from app import bootstrap
 from app.services import audits as audit_svc
 from app.services import charts
 from app.services.audits import MissingCode, RowVerdict
 from app.services.chart_types import CodeRowInput
 from datalayer.scope import org_scope
-from tests.chart_fixtures import Team, make_team, signed_in_clients
+from tests.chart_fixtures import Team, get_json, login_team_fixture, post_json, signed_in_clients
 from tests.conftest import Client, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -41,14 +39,8 @@ ROWS = (
 FEEDBACK = "Diabetes is not documented in this encounter; hyponatraemia is."
 
 
-@pytest.fixture(scope="module")
-def team(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
-
-
-@pytest.fixture(scope="module")
-def other(runtime: bootstrap.Runtime) -> Team:
-    return make_team(runtime.ctx, logins=True)
+team = login_team_fixture()
+other = login_team_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +55,6 @@ def clients(live_server: LiveServer, team: Team, other: Team) -> Iterator[dict[s
     }
     with signed_in_clients(live_server.url, people) as made:
         yield made
-
-
-def _send(c: Client, path: str, body: Any) -> httpx.Response:
-    return c.request("POST", path, json=body, headers={**c.csrf(), "Accept": "application/json"})
-
-
-def _get(c: Client, path: str) -> httpx.Response:
-    return c.get(path, headers={"Accept": "application/json"})
 
 
 def _rows(team: Team, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -88,10 +72,7 @@ class Returned:
 
 
 def _returned(team: Team) -> Returned:
-    (chart_id,) = team.charts(1)
-    charts.assign(team.manager, [chart_id], [team.coder_a.user_id])
-    saved = charts.save_codes(team.coder_a, chart_id, version=1, rows=ROWS)
-    charts.submit(team.coder_a, chart_id, version=saved.version)
+    chart_id = team.submitted(ROWS)
     audit_svc.claim(team.supervisor, chart_id)
     principal_row, diabetes_row = charts.get_chart(team.supervisor, chart_id).codes
     result = audit_svc.audit(
@@ -112,14 +93,14 @@ def _returned(team: Team) -> Returned:
 
 
 def _item(c: Client, feedback_id: uuid.UUID) -> dict[str, Any]:
-    listed = _get(c, "/api/v1/feedback")
+    listed = get_json(c, "/api/v1/feedback")
     assert listed.status_code == 200, listed.text
     return next(i for i in listed.json()["items"] if i["id"] == str(feedback_id))
 
 
 def test_coder_reads_own_feedback_with_chart_scores_and_findings(clients: dict[str, Client], team: Team) -> None:
     done = _returned(team)
-    body = _get(clients["coder"], "/api/v1/feedback").json()
+    body = get_json(clients["coder"], "/api/v1/feedback").json()
     assert body["unacknowledged"] >= 1
     assert body["items"][0]["acknowledged_at"] is None  # still to acknowledge: first
     item = _item(clients["coder"], done.feedback_id)
@@ -137,32 +118,34 @@ def test_coder_reads_own_feedback_with_chart_scores_and_findings(clients: dict[s
     assert findings[1]["severity"] == "major"
     assert findings[2]["note"] == "Sodium 128 on day 1."
     # Only one's own: another coder sees none of it; supervisors use the disputed list instead.
-    assert str(done.feedback_id) not in [i["id"] for i in _get(clients["coder_b"], "/api/v1/feedback").json()["items"]]
-    assert _get(clients["supervisor"], "/api/v1/feedback").status_code == 403
-    assert _get(clients["anonymous"], "/api/v1/feedback").status_code == 401
-    assert _get(clients["coder"], "/api/v1/feedback?page_size=0").status_code == 400
-    assert _get(clients["coder"], "/api/v1/feedback?sort=x").status_code == 400
+    assert str(done.feedback_id) not in [
+        i["id"] for i in get_json(clients["coder_b"], "/api/v1/feedback").json()["items"]
+    ]
+    assert get_json(clients["supervisor"], "/api/v1/feedback").status_code == 403
+    assert get_json(clients["anonymous"], "/api/v1/feedback").status_code == 401
+    assert get_json(clients["coder"], "/api/v1/feedback?page_size=0").status_code == 400
+    assert get_json(clients["coder"], "/api/v1/feedback?sort=x").status_code == 400
 
 
 def test_acknowledge_is_idempotent_and_only_ones_own(clients: dict[str, Client], team: Team) -> None:
     done = _returned(team)
     path = f"/api/v1/feedback/{done.feedback_id}/acknowledge"
     foreign = [
-        _send(clients["coder_b"], path, {}),
-        _send(clients["other_coder"], path, {}),
-        _send(clients["coder"], f"/api/v1/feedback/{uuid.uuid4()}/acknowledge", {}),
-        _send(clients["coder"], "/api/v1/feedback/not-an-id/acknowledge", {}),
+        post_json(clients["coder_b"], path, {}),
+        post_json(clients["other_coder"], path, {}),
+        post_json(clients["coder"], f"/api/v1/feedback/{uuid.uuid4()}/acknowledge", {}),
+        post_json(clients["coder"], "/api/v1/feedback/not-an-id/acknowledge", {}),
     ]
     assert {r.status_code for r in foreign} == {404}
     assert len({r.content for r in foreign}) == 1
-    assert _send(clients["supervisor"], path, {}).status_code == 403
-    assert _send(clients["coder"], path, {"really": True}).status_code == 400
+    assert post_json(clients["supervisor"], path, {}).status_code == 403
+    assert post_json(clients["coder"], path, {"really": True}).status_code == 400
 
-    first = _send(clients["coder"], path, {})
+    first = post_json(clients["coder"], path, {})
     assert first.status_code == 200, first.text
     assert first.json()["changed"] is True
     assert first.json()["feedback"]["acknowledged_at"] is not None
-    again = _send(clients["coder"], path, {})
+    again = post_json(clients["coder"], path, {})
     assert again.status_code == 200
     assert again.json()["changed"] is False
     assert again.json()["feedback"]["acknowledged_at"] == first.json()["feedback"]["acknowledged_at"]
@@ -184,14 +167,14 @@ def test_dispute_refusals(clients: dict[str, Client], team: Team) -> None:
     done = _returned(team)
     path = f"/api/v1/findings/{done.wrong}/dispute"
     foreign = [
-        _send(clients["coder_b"], path, {"comment": "Mine?"}),
-        _send(clients["other_coder"], path, {"comment": "Mine?"}),
-        _send(clients["coder"], f"/api/v1/findings/{uuid.uuid4()}/dispute", {"comment": "Mine?"}),
-        _send(clients["coder"], "/api/v1/findings/nope/dispute", {"comment": "Mine?"}),
+        post_json(clients["coder_b"], path, {"comment": "Mine?"}),
+        post_json(clients["other_coder"], path, {"comment": "Mine?"}),
+        post_json(clients["coder"], f"/api/v1/findings/{uuid.uuid4()}/dispute", {"comment": "Mine?"}),
+        post_json(clients["coder"], "/api/v1/findings/nope/dispute", {"comment": "Mine?"}),
     ]
     assert {r.status_code for r in foreign} == {404}
     assert len({r.content for r in foreign}) == 1
-    assert _send(clients["supervisor"], path, {"comment": "x"}).status_code == 403
+    assert post_json(clients["supervisor"], path, {"comment": "x"}).status_code == 403
     for body, field in (
         ({}, "comment"),
         ({"comment": "   "}, "comment"),
@@ -199,10 +182,10 @@ def test_dispute_refusals(clients: dict[str, Client], team: Team) -> None:
         ({"comment": 5}, "comment"),
         ({"comment": "ok", "extra": 1}, "extra"),
     ):
-        r = _send(clients["coder"], path, body)
+        r = post_json(clients["coder"], path, body)
         assert r.status_code == 400, (body, r.text)
         assert field in r.json()["error"]["fields"], r.text
-    correct = _send(clients["coder"], f"/api/v1/findings/{done.correct}/dispute", {"comment": "Why?"})
+    correct = post_json(clients["coder"], f"/api/v1/findings/{done.correct}/dispute", {"comment": "Why?"})
     assert correct.status_code == 409
     # Nothing above changed the finding.
     assert _rows(team, "SELECT disputed_at FROM audit_findings WHERE id = :id", id=done.wrong) == [
@@ -213,13 +196,15 @@ def test_dispute_refusals(clients: dict[str, Client], team: Team) -> None:
 def test_dispute_reaches_the_supervisors(clients: dict[str, Client], team: Team) -> None:
     done = _returned(team)
     comment = "Metformin is on the medication list and the HbA1c is charted."
-    disputed = _send(clients["coder"], f"/api/v1/findings/{done.wrong}/dispute", {"comment": comment})
+    disputed = post_json(clients["coder"], f"/api/v1/findings/{done.wrong}/dispute", {"comment": comment})
     assert disputed.status_code == 200, disputed.text
     assert disputed.json()["dispute"]["status"] == "open"
     assert disputed.json()["dispute"]["comment"] == comment
     assert disputed.json()["disputable"] is False
-    assert _send(clients["coder"], f"/api/v1/findings/{done.wrong}/dispute", {"comment": "Again"}).status_code == 409
-    assert _get(clients["coder"], "/api/v1/feedback").json()["open_disputes"] >= 1
+    assert (
+        post_json(clients["coder"], f"/api/v1/findings/{done.wrong}/dispute", {"comment": "Again"}).status_code == 409
+    )
+    assert get_json(clients["coder"], "/api/v1/feedback").json()["open_disputes"] >= 1
     notes = _rows(
         team,
         "SELECT title, link FROM notifications WHERE user_id = :sup AND kind = 'finding_disputed'",
@@ -229,7 +214,7 @@ def test_dispute_reaches_the_supervisors(clients: dict[str, Client], team: Team)
 
     # The supervisors' list: oldest first, with the coder, the chart and the comment.
     for who in ("supervisor", "manager"):
-        listed = _get(clients[who], "/api/v1/findings/disputed")
+        listed = get_json(clients[who], "/api/v1/findings/disputed")
         assert listed.status_code == 200, listed.text
         entry = next(i for i in listed.json()["items"] if i["finding"]["id"] == str(done.wrong))
         assert entry["coder"]["name"] == "Ada Coder"
@@ -237,8 +222,8 @@ def test_dispute_reaches_the_supervisors(clients: dict[str, Client], team: Team)
         assert entry["chart"]["id"] == str(done.chart_id)
         assert entry["finding"]["dispute"]["comment"] == comment
         assert entry["finding"]["row"]["code"] == "E11.9"
-    assert _get(clients["coder"], "/api/v1/findings/disputed").status_code == 403
-    others = _get(clients["other_supervisor"], "/api/v1/findings/disputed").json()["items"]
+    assert get_json(clients["coder"], "/api/v1/findings/disputed").status_code == 403
+    others = get_json(clients["other_supervisor"], "/api/v1/findings/disputed").json()["items"]
     assert str(done.wrong) not in [i["finding"]["id"] for i in others]
 
 
@@ -246,10 +231,12 @@ def test_resolve_refusals_then_resolution(clients: dict[str, Client], team: Team
     done = _returned(team)
     audit_svc.dispute_finding(team.coder_a, done.wrong, "Metformin is on the medication list.")
     path = f"/api/v1/findings/{done.wrong}/resolve"
-    assert _send(clients["coder"], path, {"resolution": "overturned"}).status_code == 403
-    assert _send(clients["manager"], path, {"resolution": "overturned"}).status_code == 403
-    foreign = _send(clients["other_supervisor"], path, {"resolution": "upheld"})
-    unknown = _send(clients["other_supervisor"], f"/api/v1/findings/{uuid.uuid4()}/resolve", {"resolution": "upheld"})
+    assert post_json(clients["coder"], path, {"resolution": "overturned"}).status_code == 403
+    assert post_json(clients["manager"], path, {"resolution": "overturned"}).status_code == 403
+    foreign = post_json(clients["other_supervisor"], path, {"resolution": "upheld"})
+    unknown = post_json(
+        clients["other_supervisor"], f"/api/v1/findings/{uuid.uuid4()}/resolve", {"resolution": "upheld"}
+    )
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.content == unknown.content
     for body, field in (
@@ -258,20 +245,20 @@ def test_resolve_refusals_then_resolution(clients: dict[str, Client], team: Team
         ({"resolution": "upheld", "note": "x" * 2001}, "note"),
         ({"resolution": "upheld", "note": 3}, "note"),
     ):
-        r = _send(clients["supervisor"], path, body)
+        r = post_json(clients["supervisor"], path, body)
         assert r.status_code == 400, (body, r.text)
         assert field in r.json()["error"]["fields"]
-    undisputed = _send(clients["supervisor"], f"/api/v1/findings/{done.missing}/resolve", {"resolution": "upheld"})
+    undisputed = post_json(clients["supervisor"], f"/api/v1/findings/{done.missing}/resolve", {"resolution": "upheld"})
     assert undisputed.status_code == 409
 
     note = "Metformin alone does not document diabetes here; query the physician."
-    resolved = _send(clients["supervisor"], path, {"resolution": "upheld", "note": note})
+    resolved = post_json(clients["supervisor"], path, {"resolution": "upheld", "note": note})
     assert resolved.status_code == 200, resolved.text
     dispute = resolved.json()["dispute"]
     assert (dispute["status"], dispute["resolution"], dispute["resolution_note"]) == ("upheld", "upheld", note)
     assert dispute["resolved_by"] == "Sam Supervisor"
-    assert _send(clients["supervisor"], path, {"resolution": "overturned"}).status_code == 409
-    remaining = _get(clients["supervisor"], "/api/v1/findings/disputed").json()["items"]
+    assert post_json(clients["supervisor"], path, {"resolution": "overturned"}).status_code == 409
+    remaining = get_json(clients["supervisor"], "/api/v1/findings/disputed").json()["items"]
     assert str(done.wrong) not in [i["finding"]["id"] for i in remaining]
 
     # The coder sees the resolution on the finding, and was told in-app.
@@ -299,7 +286,7 @@ def test_resolve_refusals_then_resolution(clients: dict[str, Client], team: Team
 
 
 def test_openapi_documents_the_feedback_routes(clients: dict[str, Client]) -> None:
-    doc = _get(clients["anonymous"], "/api/v1/openapi.json").json()
+    doc = get_json(clients["anonymous"], "/api/v1/openapi.json").json()
     paths = doc["paths"]
     assert "get" in paths["/api/v1/feedback"]
     assert "post" in paths["/api/v1/feedback/{feedback_id}/acknowledge"]

@@ -37,7 +37,7 @@ from pages.registry import NAV, page_for
 from pages.review import ReviewPage
 from tests.chart_fixtures import Team, make_team
 from tests.conftest import SHOTS, LiveServer, new_page
-from tests.test_audit_pages import _run, _signed_in
+from tests.page_fixtures import run_settled, signed_in
 from tests.test_browser_chart import _sign_in
 
 pytestmark = pytest.mark.slow
@@ -58,10 +58,7 @@ class Returned:
 
 
 def _returned(team: Team, *, n: int = 0) -> Returned:
-    (chart_id,) = team.charts(1, encounter_reason=("Pneumonia", "Sepsis", "Asthma")[n % 3])
-    charts.assign(team.manager, [chart_id], [team.coder_a.user_id])
-    saved = charts.save_codes(team.coder_a, chart_id, version=1, rows=ROWS)
-    charts.submit(team.coder_a, chart_id, version=saved.version)
+    chart_id = team.submitted(ROWS, encounter_reason=("Pneumonia", "Sepsis", "Asthma")[n % 3])
     audit_svc.claim(team.supervisor, chart_id)
     principal_row, diabetes_row = charts.get_chart(team.supervisor, chart_id).codes
     result = audit_svc.audit(
@@ -99,10 +96,10 @@ def test_queue_card_acknowledges_and_disputes(
     runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team
 ) -> None:
     done = _returned(team)
-    p = _signed_in(runtime, monkeypatch, team.coder_a)
+    p = signed_in(runtime, monkeypatch, team.coder_a)
     panel = QueuePage(principal=p, ctx=runtime.ctx, nav=NAV).feedback
     assert not panel.list.loaded  # outside a server session the page loads explicitly
-    _run(panel.load())
+    run_settled(panel.load())
     assert panel.list.loaded
     assert not panel.panel.collapsed  # something to acknowledge: open
     assert "1 to acknowledge" in panel.header.object
@@ -141,7 +138,7 @@ def test_queue_card_acknowledges_and_disputes(
     # A blank comment is refused, said under the finding, and nothing is stored.
     blank = panel.handle({"op": "dispute", "id": str(done.wrong), "comment": "   "})
     assert blank is not None
-    _run(blank)
+    run_settled(blank)
     assert panel.list.notices[str(done.wrong)]["kind"] == "error"
     assert "Explain the dispute" in panel.list.notices[str(done.wrong)]["text"]
     assert _one(team, "SELECT disputed_at FROM audit_findings WHERE id = :id", id=done.wrong) is None
@@ -149,19 +146,19 @@ def test_queue_card_acknowledges_and_disputes(
     comment = "The note says diabetes without complication; A1c alone is not a diagnosis."
     sent = panel.handle({"op": "dispute", "id": str(done.wrong), "comment": comment})
     assert sent is not None
-    _run(sent)
+    run_settled(sent)
     wrong = _items(panel)[str(done.feedback_id)]["findings"][0]
     assert not wrong["disputable"]
     assert wrong["dispute"] == {"label": "You disputed just now:", "comment": comment, "waiting": True}
     assert panel.list.notices[str(done.wrong)]["kind"] == "success"
     assert "1 open dispute" in panel.header.object
     assert _one(team, "SELECT dispute_comment FROM audit_findings WHERE id = :id", id=done.wrong) == comment
-    _run(panel.dispute(done.wrong, "Again."))  # a second dispute is refused and said so
+    run_settled(panel.dispute(done.wrong, "Again."))  # a second dispute is refused and said so
     assert "already disputed" in panel.list.notices[str(done.wrong)]["text"]
 
     ack = panel.handle({"op": "acknowledge", "id": str(done.feedback_id)})
     assert ack is not None
-    _run(ack)
+    run_settled(ack)
     item = _items(panel)[str(done.feedback_id)]
     assert (item["ack"], item["just_acknowledged"]) == ("done", True)
     assert "to acknowledge" not in panel.header.object
@@ -174,9 +171,9 @@ def test_queue_card_folds_when_nothing_waits_and_shows_the_newest_few(
     items = [_returned(team, n=n) for n in range(4)]
     for item in items:
         audit_svc.acknowledge_feedback(team.coder_a, item.feedback_id)
-    p = _signed_in(runtime, monkeypatch, team.coder_a)
+    p = signed_in(runtime, monkeypatch, team.coder_a)
     panel = QueuePage(principal=p, ctx=runtime.ctx, nav=NAV).feedback
-    _run(panel.load())
+    run_settled(panel.load())
     assert panel.panel.collapsed
     assert "All acknowledged" in panel.header.object
     assert [i["key"] for i in panel.list.items] == [str(i.feedback_id) for i in reversed(items)][:3]
@@ -187,14 +184,14 @@ def test_queue_card_folds_when_nothing_waits_and_shows_the_newest_few(
 
 
 def test_empty_states(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, team: Team) -> None:
-    coder = _signed_in(runtime, monkeypatch, team.coder_b)
+    coder = signed_in(runtime, monkeypatch, team.coder_b)
     panel = QueuePage(principal=coder, ctx=runtime.ctx, nav=NAV).feedback
-    _run(panel.load())
+    run_settled(panel.load())
     assert (panel.list.items, panel.list.loaded) == ([], True)
     assert not panel.panel.collapsed
     assert panel.list.empty["title"] == "No feedback yet"
     assert "when a supervisor audits one of your charts" in panel.list.empty["text"]
-    supervisor = _signed_in(runtime, monkeypatch, team.supervisor)
+    supervisor = signed_in(runtime, monkeypatch, team.supervisor)
     disputes = ReviewPage(principal=supervisor, ctx=runtime.ctx, nav=NAV).disputes
     assert disputes.list.items == []
     assert disputes.panel.collapsed
@@ -210,7 +207,7 @@ def test_pages_with_feedback_lay_out(
     # process-wide busy-cleanup callback, which never ends (``_run`` waits for every task).
     done = _returned(team)
     audit_svc.dispute_finding(team.coder_a, done.wrong, "E11.9 is what the physician documented.")
-    p = _signed_in(runtime, monkeypatch, getattr(team, who))
+    p = signed_in(runtime, monkeypatch, getattr(team, who))
     spec = page_for(path)
     assert spec is not None
     page = spec.page(principal=p, ctx=runtime.ctx, nav=NAV)
@@ -226,7 +223,7 @@ def test_account_shows_feedback_to_coders_only(
     done = _returned(team)
     audit_svc.dispute_finding(team.coder_a, done.missing, "Sodium was 134 after fluids; it resolved.")
     audit_svc.resolve_dispute(team.supervisor, done.missing, "overturned", "Agreed: it resolved within hours.")
-    coder = _signed_in(runtime, monkeypatch, team.coder_a)
+    coder = signed_in(runtime, monkeypatch, team.coder_a)
     page = AccountPage(principal=coder, ctx=runtime.ctx, nav=NAV)
     assert isinstance(page.feedback, FeedbackPanel)
     assert page.feedback.list.loaded  # read while the page is built
@@ -243,7 +240,7 @@ def test_account_shows_feedback_to_coders_only(
     }
     assert resolved["note"] == "Sodium 128 mmol/L on admission."  # the auditor's note, kept apart
     for who in (team.manager, team.supervisor, team.analyst):
-        other = _signed_in(runtime, monkeypatch, who)
+        other = signed_in(runtime, monkeypatch, who)
         assert AccountPage(principal=other, ctx=runtime.ctx, nav=NAV).feedback is None
 
 
@@ -251,7 +248,7 @@ def test_review_card_resolves_disputes(runtime: bootstrap.Runtime, monkeypatch: 
     done = _returned(team)
     comment = "E11.9 is what the physician documented."
     audit_svc.dispute_finding(team.coder_a, done.wrong, comment)
-    supervisor = _signed_in(runtime, monkeypatch, team.supervisor)
+    supervisor = signed_in(runtime, monkeypatch, team.supervisor)
     disputes = ReviewPage(principal=supervisor, ctx=runtime.ctx, nav=NAV).disputes
     assert not disputes.panel.collapsed
     assert "1 open" in disputes.header.object
@@ -266,7 +263,7 @@ def test_review_card_resolves_disputes(runtime: bootstrap.Runtime, monkeypatch: 
 
     too_long = disputes.handle({"op": "resolve", "id": key, "resolution": "upheld", "note": "x" * 2001})
     assert too_long is not None
-    _run(too_long)
+    run_settled(too_long)
     assert disputes.list.notices[key]["kind"] == "error"
     assert "2000" in disputes.list.notices[key]["text"]
     assert _one(team, "SELECT resolution FROM audit_findings WHERE id = :id", id=done.wrong) is None
@@ -274,7 +271,7 @@ def test_review_card_resolves_disputes(runtime: bootstrap.Runtime, monkeypatch: 
     note = "The A1c documents hyperglycemia; E11.65 stands."
     upheld = disputes.handle({"op": "resolve", "id": key, "resolution": "upheld", "note": note})
     assert upheld is not None
-    _run(upheld)
+    run_settled(upheld)
     (row,) = disputes.list.items
     assert not row["resolvable"]
     assert row["finding"]["resolution"]["label"] == "Upheld — the finding stands by Sam Supervisor"
@@ -285,7 +282,7 @@ def test_review_card_resolves_disputes(runtime: bootstrap.Runtime, monkeypatch: 
 
     # Managers watch the disputes but cannot resolve them.
     audit_svc.dispute_finding(team.coder_a, done.missing, "Sodium resolved.")
-    manager = _signed_in(runtime, monkeypatch, team.manager)
+    manager = signed_in(runtime, monkeypatch, team.manager)
     (watched,) = ReviewPage(principal=manager, ctx=runtime.ctx, nav=NAV).disputes.list.items
     assert not watched["resolvable"]
     assert "audited by Sam Supervisor" in watched["meta"]

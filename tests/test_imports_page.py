@@ -7,7 +7,6 @@ counts and its failed file — live, without a reload. Screenshots go to ``test-
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,7 @@ from bokeh.util.token import generate_session_id
 from panel.io.state import set_curdoc
 from playwright.sync_api import Browser, Page, expect
 
-import pages.base
-import pages.identity
 from app import bootstrap
-from app.authz import Role
 from app.errors import ValidationFailed
 from app.jobs.outbox_relay import RelayPolicy, relay
 from app.services import import_queue, live_counters
@@ -33,7 +29,8 @@ from pages.imports import ImportsPage, job_html, summary_html, upload_files
 from pages.live import follow
 from pages.registry import NAV
 from tests.chart_fixtures import make_team
-from tests.conftest import PASSWORD, SHOTS, LiveServer, make_org, make_user
+from tests.conftest import SHOTS, LiveServer
+from tests.page_fixtures import browser_signed_in, new_manager, run_settled
 from tests.synthea_data import demo_file, expected_charts, raw
 
 pytestmark = pytest.mark.slow
@@ -109,33 +106,18 @@ def test_summary_and_upload_files() -> None:
 
 @pytest.fixture
 def page(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch) -> ImportsPage:
-    ctx = runtime.ctx
-    email = f"mgr-{uuid.uuid4().hex[:8]}@example.test"
-    make_user(ctx, make_org(), Role.MANAGER, email=email)
-    p = ctx.auth.login(email=email, password=PASSWORD, client_ip="198.51.100.21", user_agent=None).principal
-    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
-    for module in (pages.base, pages.identity):
-        monkeypatch.setattr(module, "session_identity", lambda: identity)
-    return ImportsPage(principal=p, ctx=ctx, nav=NAV)
-
-
-def _run(coro: Any) -> None:
-    async def run() -> None:
-        await coro
-        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
-
-    asyncio.run(run())
+    return ImportsPage(principal=new_manager(runtime, monkeypatch), ctx=runtime.ctx, nav=NAV)
 
 
 def test_empty_state_then_upload_queues_a_job(page: ImportsPage, runtime: bootstrap.Runtime) -> None:
-    _run(page.refresh())
+    run_settled(page.refresh())
     assert page.empty.visible
     assert "No imports yet" in page.empty.object
     assert "Drop Synthea bundles" in page.empty.object
     page.dropper.value = {"Tama137.json": raw("Tama137")}
     assert (page.import_button.disabled, page.import_button.label) == (False, "Import 1 file")
     first_dropper = page.dropper
-    _run(page._import())
+    run_settled(page._import())
     assert page.notice.alert_type == "success"
     assert "Queued 1 file for import" in page.notice.object
     assert page.dropper is not first_dropper
@@ -154,10 +136,10 @@ def test_empty_state_then_upload_queues_a_job(page: ImportsPage, runtime: bootst
 
 def test_refused_upload_names_the_file_and_queues_nothing(page: ImportsPage) -> None:
     page.dropper.value = {"notes.txt": "hello", "Tama137.json": raw("Tama137")}
-    _run(page._import())
+    run_settled(page._import())
     assert page.notice.alert_type == "error"
     assert "notes.txt: only .json and .zip files can be imported." in page.notice.object
-    _run(page.refresh())
+    run_settled(page.refresh())
     assert page.jobs == []
     with pytest.raises(ValidationFailed, match="upload at most"):
         page.check_upload([("big.json", b"x" * (page.max_bytes + 1))])
@@ -189,16 +171,6 @@ def test_session_end_removes_the_live_listener(runtime: bootstrap.Runtime) -> No
 # -- the browser workflow --------------------------------------------------------------------------
 
 
-def _signed_in(browser: Browser, base: str, email: str) -> Page:
-    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-    page.set_default_timeout(20000)
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    return page
-
-
 def _upload(page: Page, files: list[Path], shot: str | None = None) -> None:
     page.locator(".sc-import-dropper:visible input[type=file]").set_input_files([str(f) for f in files])
     button = page.locator(".sc-import-go button")
@@ -223,7 +195,7 @@ def test_manager_uploads_a_bundle_and_watches_it_finish(
 ) -> None:
     team = make_team(runtime.ctx, logins=True)
     SHOTS.mkdir(exist_ok=True)
-    page = _signed_in(chromium_browser, live_server.url, team.manager.email)
+    page = browser_signed_in(chromium_browser, live_server.url, team.manager.email)
     expect(page.locator(".sc-nav-link--imports")).to_be_visible()
     page.goto(f"{live_server.url}/imports")
     expect(page.locator(".sc-import-empty")).to_contain_text("No imports yet")

@@ -13,29 +13,20 @@ from typing import Any
 
 import pytest
 
-import pages.base
-import pages.identity
 from app import bootstrap
 from app.authz import Role
 from datalayer.queries import users as user_rows
 from datalayer.scope import org_scope
 from pages.registry import NAV
 from pages.users import UsersPage
-from tests.conftest import PASSWORD, make_org, make_user
+from tests.page_fixtures import new_manager
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def page(runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch) -> UsersPage:
-    ctx = runtime.ctx
-    email = f"mgr-{uuid.uuid4().hex[:8]}@example.test"
-    make_user(ctx, make_org(), Role.MANAGER, email=email)
-    p = ctx.auth.login(email=email, password=PASSWORD, client_ip="198.51.100.20", user_agent=None).principal
-    identity = {"sub": str(p.user_id), "org": str(p.org_id), "sid": str(p.session_id)}
-    for module in (pages.base, pages.identity):
-        monkeypatch.setattr(module, "session_identity", lambda: identity)
-    return UsersPage(principal=p, ctx=ctx, nav=NAV)
+    return UsersPage(principal=new_manager(runtime, monkeypatch), ctx=runtime.ctx, nav=NAV)
 
 
 def _click(button: Any, seen: list[tuple[bool, bool]] | None = None) -> None:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,8 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
-from app.bench import Configure, Report, percentiles_ms, register
-from app.errors import ConfigError
+from app.bench import Configure, Report, bench_runtime, percentiles_ms, positive_int, register
 
 if TYPE_CHECKING:
     from app.bootstrap import Runtime
@@ -40,17 +37,10 @@ WARMUP = 2  # unrecorded rounds: first-use costs (imports, pools, theme CSS) are
 NO_LIMIT = "1000000/3600"
 
 
-def _iterations(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _configure(default: int, what: str) -> Configure:
     def configure(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--iterations", type=_iterations, default=default, help=f"{what} (default {default})", metavar="N"
+            "--iterations", type=positive_int, default=default, help=f"{what} (default {default})", metavar="N"
         )
         parser.add_argument(
             "--services-from-env",
@@ -77,9 +67,6 @@ class BenchApp:
     password: str
 
 
-SERVICE_URLS = ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL")
-
-
 @contextmanager
 def bench_app(*, services_from_env: bool = False) -> Iterator[BenchApp]:
     """The real app on a temporary home and a free port, with one organisation and its manager.
@@ -87,42 +74,34 @@ def bench_app(*, services_from_env: bool = False) -> Iterator[BenchApp]:
     PostgreSQL and Redis are fresh embedded servers in that home, shut down afterwards; or, with
     ``services_from_env``, the running ones named by the environment's URLs (migrated if needed).
     """
-    from app import bootstrap
     from app.server import serve_in_thread
     from app.services.audit import Actor
     from app.services.auth import create_organisation
-    from app.settings import load_settings
 
-    with tempfile.TemporaryDirectory(prefix="smartcoders-bench-", ignore_cleanup_errors=True) as home:
-        port = _free_port()
-        environ = {
-            "SMARTCODERS_ENV": "development",
-            "SMARTCODERS_HOME": home,
-            "APP_URL": f"http://127.0.0.1:{port}",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            # Tornado logs every 401 at WARNING: the bench's own output stays readable.
-            "LOG_LEVEL": "ERROR",
-            "LOGIN_LIMIT_ACCOUNT": NO_LIMIT,
-            "LOGIN_LIMIT_ACCOUNT_IP": NO_LIMIT,
-            "LOGIN_LIMIT_IP": NO_LIMIT,
-        }
-        if services_from_env:
-            environ |= {name: os.environ[name] for name in SERVICE_URLS if os.environ.get(name)}
-            if "DATABASE_URL" not in environ or "REDIS_URL" not in environ:
-                raise ConfigError("--services-from-env needs DATABASE_URL and REDIS_URL in the environment")
-        settings = load_settings(environ, env_file=None)
-        with bootstrap.private_runtime(settings) as rt, serve_in_thread(rt.ctx, host="127.0.0.1", port=port) as url:
-            # Unique, so runs against a shared database never collide.
-            email, password = f"manager-{secrets.token_hex(6)}@bench.test", secrets.token_urlsafe(18)
-            org_id = create_organisation(
-                name="Bench Clinic",
-                manager_email=email,
-                manager_name="Bench Manager",
-                password_hash=rt.ctx.hasher.hash(password),
-                actor=Actor(None, "bench"),
-            )
-            yield BenchApp(rt=rt, url=url, org_id=org_id, email=email, password=password)
+    port = _free_port()
+    environ = {
+        "APP_URL": f"http://127.0.0.1:{port}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOGIN_LIMIT_ACCOUNT": NO_LIMIT,
+        "LOGIN_LIMIT_ACCOUNT_IP": NO_LIMIT,
+        "LOGIN_LIMIT_IP": NO_LIMIT,
+    }
+    # Logging at ERROR (bench_runtime) matters here: Tornado logs every 401 at WARNING.
+    with (
+        bench_runtime(services_from_env=services_from_env, environ=environ) as rt,
+        serve_in_thread(rt.ctx, host="127.0.0.1", port=port) as url,
+    ):
+        # Unique, so runs against a shared database never collide.
+        email, password = f"manager-{secrets.token_hex(6)}@bench.test", secrets.token_urlsafe(18)
+        org_id = create_organisation(
+            name="Bench Clinic",
+            manager_email=email,
+            manager_name="Bench Manager",
+            password_hash=rt.ctx.hasher.hash(password),
+            actor=Actor(None, "bench"),
+        )
+        yield BenchApp(rt=rt, url=url, org_id=org_id, email=email, password=password)
 
 
 class Browser:

@@ -8,14 +8,18 @@ session's document. Then ``--rate`` (default 20) real state changes per second f
 ``--seconds`` (default 10): each assigns one unassigned chart through ``app.services.charts.assign``
 (committed with its audit row, notifications and ``chart.assigned`` outbox event). The outbox relay
 publishes them as the worker does — ``app.jobs.outbox_relay.relay`` every ``--relay-interval``
-seconds (default ``OUTBOX_RELAY_SECONDS``) — with a publisher that notes when each event went out.
+seconds (default ``OUTBOX_RELAY_SECONDS``), and woken at once by each commit's ``pg_notify`` through
+the worker's own listener and waker (``app.jobs.registry.make_wakeups``; ``--no-wakeup`` measures the
+schedule alone) — with a publisher that notes when each event went out.
 
 Every assignment lowers the unassigned count by one, so change *i* is on a dashboard once it shows
 ``unassigned <= before - (i + 1)``, however the hub coalesced the burst. Per dashboard and change:
 
 - ``publish_to_screen``: the relay's publish → the counters on that dashboard's event loop (the hub:
   Redis pub/sub, coalescing, the recount, the fan-out);
-- ``commit_to_screen``: the committed change → the same, i.e. plus the wait for the relay's next run.
+- ``commit_to_screen``: the committed change → the same, i.e. plus the wait for the relay (its wake-up,
+  or without one its next scheduled run);
+- ``commit_to_publish``: the committed change → the relay's publish of its event.
 
 **Re-render.** A filter change on a large organisation: ``app.bench.rollup.synthesise`` builds
 ``--codes`` (default 100,000) audit verdict rows in memory (20,000 audited charts by 200 coders over
@@ -32,29 +36,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from app.bench import Report, percentiles_ms, register
+from app.bench import Report, bench_org, bench_person, bench_runtime, percentiles_ms, positive_int, register
+
+if TYPE_CHECKING:
+    from app.jobs.outbox_relay import Publisher, RelayPolicy
+    from app.jobs.wakeup import Wakeups
 
 TARGET_P95_MS: Final = 1000.0
 AIM_P95_MS: Final = 250.0
 RERENDER_FILTERS: Final = 6
-
-
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _interval(raw: str) -> float:
@@ -65,9 +64,11 @@ def _interval(raw: str) -> float:
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sessions", type=_positive, default=10, metavar="N", help="live dashboards (default 10)")
-    parser.add_argument("--rate", type=_positive, default=20, metavar="N", help="state changes per second (default 20)")
-    parser.add_argument("--seconds", type=_positive, default=10, metavar="S", help="how long they come (default 10)")
+    parser.add_argument("--sessions", type=positive_int, default=10, metavar="N", help="live dashboards (default 10)")
+    parser.add_argument(
+        "--rate", type=positive_int, default=20, metavar="N", help="state changes per second (default 20)"
+    )
+    parser.add_argument("--seconds", type=positive_int, default=10, metavar="S", help="how long they come (default 10)")
     parser.add_argument(
         "--relay-interval",
         type=_interval,
@@ -76,13 +77,19 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between outbox relay runs (default: OUTBOX_RELAY_SECONDS, as the worker)",
     )
     parser.add_argument(
+        "--no-wakeup",
+        dest="wakeup",
+        action="store_false",
+        help="relay on the schedule only, without the LISTEN/NOTIFY wake-up (the worker before ADR 0008's wake-up)",
+    )
+    parser.add_argument(
         "--codes",
-        type=_positive,
+        type=positive_int,
         default=100_000,
         metavar="N",
         help="audit verdict rows for the re-render (default 100,000)",
     )
-    parser.add_argument("--iterations", type=_positive, default=3, metavar="N", help="re-render rounds (default 3)")
+    parser.add_argument("--iterations", type=positive_int, default=3, metavar="N", help="re-render rounds (default 3)")
     parser.add_argument(
         "--services-from-env",
         action="store_true",
@@ -94,27 +101,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     "dashboard", "live dashboard freshness under load (10 sessions, 20 changes/s) and filter re-render", _configure
 )
 def run_dashboard(args: argparse.Namespace) -> Report:
-    from app import bootstrap
-    from app.bench.queue import SERVICE_URLS
-    from app.errors import ConfigError
-    from app.settings import load_settings
-
-    with tempfile.TemporaryDirectory(prefix="smartcoders-bench-", ignore_cleanup_errors=True) as home:
-        environ = {"SMARTCODERS_ENV": "development", "SMARTCODERS_HOME": home, "LOG_LEVEL": "ERROR"}
-        if args.services_from_env:
-            environ |= {name: os.environ[name] for name in SERVICE_URLS if os.environ.get(name)}
-            if "DATABASE_URL" not in environ or "REDIS_URL" not in environ:
-                raise ConfigError("--services-from-env needs DATABASE_URL and REDIS_URL in the environment")
-        settings = load_settings(environ, env_file=None)
-        with bootstrap.private_runtime(settings) as rt:
-            report = Report(
-                f"Dashboard: {args.sessions} live sessions, {args.rate} changes/s for {args.seconds} s; "
-                f"re-render over {args.codes:,} audit rows"
-            )
-            freshness = _freshness(rt, args)
-            freshness.report(report)
-            _rerender(rt, args, report)
-            return report
+    with bench_runtime(services_from_env=args.services_from_env) as rt:
+        report = Report(
+            f"Dashboard: {args.sessions} live sessions, {args.rate} changes/s for {args.seconds} s; "
+            f"re-render over {args.codes:,} audit rows"
+        )
+        freshness = _freshness(rt, args)
+        freshness.report(report)
+        _rerender(rt, args, report)
+        return report
 
 
 # -- freshness ------------------------------------------------------------------------------------------
@@ -127,12 +122,21 @@ class Freshness:
     seconds: float
     relay_interval: float
     coalesce_seconds: float
+    wakeup: bool = True
+    woken_runs: int = 0
     commit_at: list[float] = field(default_factory=list)
     published_at: dict[str, float] = field(default_factory=dict)  # chart id -> publish time
     chart_ids: list[str] = field(default_factory=list)  # in the order they were assigned
     seen: list[list[tuple[float, int]]] = field(default_factory=list)  # per session: (time, unassigned)
     start_unassigned: int = 0
     recomputes: int = 0
+
+    def commit_to_publish(self) -> list[float]:
+        return [
+            self.published_at[chart] - committed
+            for chart, committed in zip(self.chart_ids, self.commit_at, strict=False)
+            if chart in self.published_at
+        ]
 
     def latencies(self) -> tuple[list[float], list[float], int]:
         """(commit → screen, publish → screen) per session and change, and the pairs never seen."""
@@ -157,12 +161,17 @@ class Freshness:
         report.add("changes", self.changes)
         report.add("changes_per_s", round(self.changes / self.seconds, 1) if self.seconds else 0.0)
         report.add("relay_interval_s", self.relay_interval)
+        report.add("relay_wakeup", "notify" if self.wakeup else "off")
+        report.add("relay_woken_runs", self.woken_runs)
         report.add("hub_coalesce_s", self.coalesce_seconds)
         for name, samples in (("publish_to_screen", publish_to), ("commit_to_screen", commit_to)):
             pct = percentiles_ms(samples)
             report.add(f"{name}_p50_ms", round(pct["p50_ms"], 1))
             report.add(f"{name}_p95_ms", round(pct["p95_ms"], 1))
             report.add(f"{name}_p99_ms", round(pct["p99_ms"], 1))
+        pct = percentiles_ms(self.commit_to_publish())
+        report.add("commit_to_publish_p50_ms", round(pct["p50_ms"], 1))
+        report.add("commit_to_publish_p95_ms", round(pct["p95_ms"], 1))
         updates = [len(s) for s in self.seen]
         report.add("updates_per_session", round(statistics.median(updates), 1) if updates else 0)
         report.add("hub_recomputes", self.recomputes)
@@ -173,8 +182,14 @@ class Freshness:
             f"target: a change on every open dashboard within {TARGET_P95_MS:.0f} ms (p95), aim ~{AIM_P95_MS:.0f} ms",
             "publish_to_screen: relay publish -> counters on each dashboard's event loop (Redis pub/sub, hub "
             "coalescing, one recount per burst, fan-out)",
-            "commit_to_screen: the same from the committed change, so it includes waiting for the relay's next run "
-            f"(every {self.relay_interval:g} s: up to that much on top)",
+            (
+                "commit_to_screen: the same from the committed change, so it includes waiting for the relay: woken by "
+                f"the commit's pg_notify (its schedule every {self.relay_interval:g} s is the fallback)"
+                if self.wakeup
+                else "commit_to_screen: the same from the committed change, so it includes waiting for the relay's "
+                f"next run (every {self.relay_interval:g} s: up to that much on top; --no-wakeup)"
+            ),
+            "commit_to_publish: the committed change -> the relay's publish of its event",
             "updates_per_session: counter updates each dashboard received for all the changes (coalescing at work)",
         ]
 
@@ -189,36 +204,14 @@ class _Org:
 
 def _organisation(changes: int) -> _Org:
     """A fresh organisation with a manager, a coder and ``changes`` unassigned drafts."""
-    from app.authz import Principal, Role
+    from app.authz import Role
     from app.services import charts as chart_actions
-    from app.services.audit import Actor
-    from app.services.auth import create_organisation
     from datalayer import synthetic
-    from datalayer.queries import users
     from datalayer.scope import org_scope
 
-    org_id = create_organisation(
-        name=f"Bench Dashboard {uuid.uuid4().hex[:6]}",
-        manager_email=None,
-        manager_name=None,
-        password_hash=None,
-        actor=Actor(None, "bench"),
-    )
-
-    def person(role: Role, name: str) -> Principal:
-        with org_scope(org_id) as scope:
-            user = users.insert(
-                scope,
-                user_id=uuid.uuid4(),
-                email=f"{role.value}-{uuid.uuid4().hex[:10]}@bench.test",
-                name=name,
-                role=role,
-                password_hash=None,
-                now=datetime.now(UTC),
-            )
-        return Principal(user.id, org_id, role, name, user.email, uuid.uuid4())
-
-    manager, coder = person(Role.MANAGER, "Bench Manager"), person(Role.CODER, "Bench Coder")
+    org_id = bench_org(f"Bench Dashboard {uuid.uuid4().hex[:6]}")
+    manager = bench_person(org_id, Role.MANAGER, "Bench Manager")
+    coder = bench_person(org_id, Role.CODER, "Bench Coder")
     with org_scope(org_id) as scope:
         synthetic.insert_charts(scope, count=changes, coders=[coder.user_id], unassigned_every=1)
     chart_ids: list[uuid.UUID] = []
@@ -249,6 +242,7 @@ def _freshness(rt: Any, args: argparse.Namespace) -> Freshness:
         seconds=0.0,
         relay_interval=args.relay_interval or float(settings.outbox_relay_seconds),
         coalesce_seconds=COALESCE_SECONDS,
+        wakeup=args.wakeup,
         chart_ids=[str(c) for c in chart_ids],
         seen=[[] for _ in range(args.sessions)],
     )
@@ -270,6 +264,7 @@ def _freshness(rt: Any, args: argparse.Namespace) -> Freshness:
     hub = LiveHub(aging_hours=settings.queue_aging_hours)
     subscriptions = [hub.subscribe(org_id, listener(i)) for i in range(args.sessions)]
     stop = threading.Event()
+    wakeups: Wakeups | None = None
     try:
         if not hub.wait_connected(10):
             raise RuntimeError("the live hub could not subscribe to Redis")
@@ -286,6 +281,7 @@ def _freshness(rt: Any, args: argparse.Namespace) -> Freshness:
                 relay(policy, publisher=timed_publish, only_orgs=[org_id])
                 stop.wait(result.relay_interval)
 
+        wakeups = _relay_wakeup(rt, org_id, policy, timed_publish) if args.wakeup else None
         relayer = threading.Thread(target=relay_loop, name="bench-dashboard-relay", daemon=True)
         relayer.start()
         _drive(result, org, args.rate)
@@ -294,6 +290,9 @@ def _freshness(rt: Any, args: argparse.Namespace) -> Freshness:
         result.recomputes = hub.recomputes
     finally:
         stop.set()
+        if wakeups is not None:
+            wakeups.stop()
+            result.woken_runs = sum(w.runs for w in wakeups.wakers)
         for subscription in subscriptions:
             subscription.close()
         hub.stop()
@@ -301,6 +300,30 @@ def _freshness(rt: Any, args: argparse.Namespace) -> Freshness:
         loop_thread.join(5)
         loop.close()
     return result
+
+
+def _relay_wakeup(rt: Any, org_id: uuid.UUID, policy: RelayPolicy, publisher: Publisher) -> Wakeups:
+    """The worker's wake-up (``make_wakeups``: its listener connection and waker thread) running the
+    bench's relay for this organisation; returned started and listening."""
+    from app.jobs.outbox_relay import notified_orgs, relay
+    from app.jobs.registry import Job, make_wakeups
+    from app.jobs.wakeup import Targets, Wake
+    from datalayer.notify import OUTBOX_CHANNEL
+
+    def woken(_ctx: Any, targets: Targets) -> dict[str, Any]:
+        notified = notified_orgs(targets)
+        mine = [org_id] if notified is None or org_id in notified else []
+        return relay(policy, publisher=publisher, only_orgs=mine).as_dict()
+
+    job = Job("outbox-relay", lambda _c: 1, lambda _c: {}, "bench", quiet=True, wake=Wake(OUTBOX_CHANNEL, woken))
+    wakeups = make_wakeups(rt.ctx, [job])
+    if wakeups is None:
+        raise RuntimeError("the bench's relay job declares a wake-up")
+    wakeups.start()
+    if not wakeups.listener.connected.wait(10):
+        wakeups.stop()
+        raise RuntimeError("the outbox wake-up could not LISTEN")
+    return wakeups
 
 
 def _drive(result: Freshness, org: _Org, rate: int) -> None:

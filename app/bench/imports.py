@@ -18,25 +18,15 @@ pass is slower and is not timed).
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
-from uuid import UUID
+from typing import Final
 
-from app.bench import Report, register
-from app.errors import ConfigError
-
-if TYPE_CHECKING:
-    from app.bootstrap import Runtime
+from app.bench import Report, bench_org, bench_runtime, register
 
 SHARED_FHIR: Final = Path("/work/shared/synthea/fhir")
-SERVICE_URLS: Final = ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL")
 
 
 def default_paths() -> list[Path]:
@@ -67,34 +57,6 @@ def _rss_mb() -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-@contextmanager
-def _runtime(*, services_from_env: bool) -> Iterator[Runtime]:
-    from app import bootstrap
-    from app.settings import load_settings
-
-    with tempfile.TemporaryDirectory(prefix="smartcoders-bench-", ignore_cleanup_errors=True) as home:
-        environ = {"SMARTCODERS_ENV": "development", "SMARTCODERS_HOME": home, "LOG_LEVEL": "ERROR"}
-        if services_from_env:
-            environ |= {name: os.environ[name] for name in SERVICE_URLS if os.environ.get(name)}
-            if "DATABASE_URL" not in environ or "REDIS_URL" not in environ:
-                raise ConfigError("--services-from-env needs DATABASE_URL and REDIS_URL in the environment")
-        with bootstrap.private_runtime(load_settings(environ, env_file=None)) as rt:
-            yield rt
-
-
-def _new_org(label: str) -> UUID:
-    from app.services.audit import Actor
-    from app.services.auth import create_organisation
-
-    return create_organisation(
-        name=f"Bench import {label}",
-        manager_email=None,
-        manager_name=None,
-        password_hash=None,
-        actor=Actor(None, "bench"),
-    )
 
 
 def _orjson_floor(paths: list[Path]) -> tuple[float, float]:
@@ -128,8 +90,8 @@ def bench_import(args: argparse.Namespace) -> Report:
         files = len(sources)
     mb = total_bytes / 1e6
     report = Report(f"Synthea import of {files} files ({mb:.1f} MB) from {', '.join(str(p) for p in paths)}")
-    with _runtime(services_from_env=args.services_from_env):
-        org_id = _new_org("timed")
+    with bench_runtime(services_from_env=args.services_from_env):
+        org_id = bench_org("Bench import timed")
         rss_before = _rss_mb()
         started = time.perf_counter()
         first = import_paths(org_id, paths, source="cli")
@@ -141,7 +103,7 @@ def bench_import(args: argparse.Namespace) -> Report:
         heap_peak = None
         if args.tracemalloc:
             tracemalloc.start()
-            import_paths(_new_org("tracemalloc"), paths, source="cli")
+            import_paths(bench_org("Bench import tracemalloc"), paths, source="cli")
             heap_peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
     read_s, parse_s = _orjson_floor(paths)

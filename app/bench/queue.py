@@ -21,32 +21,20 @@ Redis, or (``--services-from-env``) the running ones of the environment's URLs.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from app.bench import Report, percentiles_ms, register
-from app.errors import ConfigError
+from app.bench import Report, bench_org, bench_person, bench_runtime, percentiles_ms, positive_int, register
 
 WARMUP = 3
-SERVICE_URLS = ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL")
-
-
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--iterations", type=_positive, default=50, metavar="N", help="timed rounds (default 50)")
-    parser.add_argument("--charts", type=_positive, default=100_000, metavar="N", help="charts (default 100,000)")
-    parser.add_argument("--coders", type=_positive, default=25, metavar="N", help="coders (default 25)")
+    parser.add_argument("--iterations", type=positive_int, default=50, metavar="N", help="timed rounds (default 50)")
+    parser.add_argument("--charts", type=positive_int, default=100_000, metavar="N", help="charts (default 100,000)")
+    parser.add_argument("--coders", type=positive_int, default=25, metavar="N", help="coders (default 25)")
     parser.add_argument(
         "--services-from-env",
         action="store_true",
@@ -66,60 +54,26 @@ def _timed(n: int, work: Callable[[], Any]) -> list[float]:
 
 @register("queue", "/queue and /assign over 100,000 charts: list queries and page builds", _configure)
 def run_queue(args: argparse.Namespace) -> Report:
-    from app import bootstrap
-    from app.settings import load_settings
-
-    with tempfile.TemporaryDirectory(prefix="smartcoders-bench-", ignore_cleanup_errors=True) as home:
-        environ = {"SMARTCODERS_ENV": "development", "SMARTCODERS_HOME": home, "LOG_LEVEL": "ERROR"}
-        if args.services_from_env:
-            environ |= {name: os.environ[name] for name in SERVICE_URLS if os.environ.get(name)}
-            if "DATABASE_URL" not in environ or "REDIS_URL" not in environ:
-                raise ConfigError("--services-from-env needs DATABASE_URL and REDIS_URL in the environment")
-        settings = load_settings(environ, env_file=None)
-        with bootstrap.private_runtime(settings) as rt:
-            return _measure(rt, args)
+    with bench_runtime(services_from_env=args.services_from_env) as rt:
+        return _measure(rt, args)
 
 
 def _measure(rt: Any, args: argparse.Namespace) -> Report:
     import panel as pn
     from bokeh.document import Document
 
-    from app.authz import Principal, Role
+    from app.authz import Role
     from app.services import charts as chart_actions
-    from app.services.audit import Actor
-    from app.services.auth import create_organisation
     from datalayer import synthetic
-    from datalayer.queries import users
     from datalayer.scope import org_scope
     from pages.assign import AssignPage
     from pages.queue import QueuePage
     from pages.registry import NAV
 
     n: int = args.iterations
-    org_id = create_organisation(
-        name=f"Bench Queue {uuid.uuid4().hex[:6]}",
-        manager_email=None,
-        manager_name=None,
-        password_hash=None,
-        actor=Actor(None, "bench"),
-    )
-    now = datetime.now(UTC)
-
-    def person(role: Role, name: str) -> Principal:
-        with org_scope(org_id) as scope:
-            user = users.insert(
-                scope,
-                user_id=uuid.uuid4(),
-                email=f"{role.value}-{uuid.uuid4().hex[:10]}@bench.test",
-                name=name,
-                role=role,
-                password_hash=None,
-                now=now,
-            )
-        return Principal(user.id, org_id, role, name, user.email, uuid.uuid4())
-
-    manager = person(Role.MANAGER, "Bench Manager")
-    coders = [person(Role.CODER, f"Coder {i:02d}") for i in range(args.coders)]
+    org_id = bench_org(f"Bench Queue {uuid.uuid4().hex[:6]}")
+    manager = bench_person(org_id, Role.MANAGER, "Bench Manager")
+    coders = [bench_person(org_id, Role.CODER, f"Coder {i:02d}") for i in range(args.coders)]
     started = time.perf_counter()
     with org_scope(org_id) as scope:
         created = synthetic.insert_charts(scope, count=args.charts, coders=[c.user_id for c in coders])

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from app.bench import Report, register
+from app.bench import Report, positive_int, register
 
 TARGET_S: Final = 2.0
 CODES_PER_AUDIT: Final = 5
@@ -64,18 +64,11 @@ CATEGORIES: Final = (
 )
 
 
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--codes", type=_positive, default=1_000_000, metavar="N", help="chart-code rows (default 1,000,000)"
+        "--codes", type=positive_int, default=1_000_000, metavar="N", help="chart-code rows (default 1,000,000)"
     )
-    parser.add_argument("--repeats", type=_positive, default=5, metavar="N", help="timed runs of each (default 5)")
+    parser.add_argument("--repeats", type=positive_int, default=5, metavar="N", help="timed runs of each (default 5)")
 
 
 def synthesise(codes: int, *, seed: int = 7) -> Any:

@@ -146,6 +146,15 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _closed_object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """An object schema of these properties and no others."""
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+
+
 def _paging(default: int) -> list[dict[str, Any]]:
     return [
         {
@@ -194,7 +203,7 @@ def paths(errors: Any, json: Any) -> dict[str, Any]:
                     "Another coder's or organisation's feedback answers 404, like an unknown id."
                 ),
                 "security": write,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "requestBody": _json_body({"type": "object"}),
                 "responses": {
                     "200": json(
                         {
@@ -220,26 +229,19 @@ def paths(errors: Any, json: Any) -> dict[str, Any]:
                     "coder's or organisation's finding answers 404."
                 ),
                 "security": write,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["comment"],
-                                "properties": {
-                                    "comment": {
-                                        "type": "string",
-                                        "minLength": 1,
-                                        "maxLength": MAX_TEXT,
-                                        "description": "Why the finding is wrong (blank is refused)",
-                                    }
-                                },
+                "requestBody": _json_body(
+                    _closed_object(
+                        ["comment"],
+                        {
+                            "comment": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": MAX_TEXT,
+                                "description": "Why the finding is wrong (blank is refused)",
                             }
-                        }
-                    },
-                },
+                        },
+                    )
+                ),
                 "responses": {"200": json(_ref("Finding")), **errors(400, 401, 403, 404, 409, 415)},
             },
         },
@@ -261,22 +263,15 @@ def paths(errors: Any, json: Any) -> dict[str, Any]:
                     "answers 409; another organisation's finding answers 404."
                 ),
                 "security": write,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["resolution"],
-                                "properties": {
-                                    "resolution": {"type": "string", "enum": ["upheld", "overturned"]},
-                                    "note": {"type": ["string", "null"], "maxLength": MAX_TEXT},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _json_body(
+                    _closed_object(
+                        ["resolution"],
+                        {
+                            "resolution": {"type": "string", "enum": ["upheld", "overturned"]},
+                            "note": {"type": ["string", "null"], "maxLength": MAX_TEXT},
+                        },
+                    )
+                ),
                 "responses": {"200": json(_ref("Finding")), **errors(400, 401, 403, 404, 409, 415)},
             },
         },

@@ -23,6 +23,12 @@ is what at-least-once means — consumers dedupe with ``app.services.outbox.dedu
 A relay crash does not count as a failed attempt: only a publish that raised does. If Redis
 itself is unreachable (``ServiceUnavailable``) the rest of the batch is given back uncounted and
 the run stops, so an outage of the bus cannot dead-letter healthy events.
+
+When it runs: every ``OUTBOX_RELAY_SECONDS`` over every organisation (the fallback), and — woken by
+the ``pg_notify('sc_outbox', <org id>)`` that ``app.services.outbox.emit`` sends in the event's
+transaction — at once after each commit, for just the organisations notified (``relay_woken_job``,
+wired by ``app.jobs.wakeup``). Both may run at the same moment: the claim's ``SKIP LOCKED`` and lease
+keep them from taking the same rows.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import orjson
 from app.context import AppContext
 from app.errors import ServiceUnavailable
 from app.jobs.backoff import Uniform, default_rng, full_jitter
+from app.jobs.wakeup import Targets
 from app.logs import get_logger
 from app.settings import Settings
 from datalayer import pubsub
@@ -190,3 +197,22 @@ class _Relay:
 def relay_job(ctx: AppContext) -> dict[str, Any]:
     """The scheduled job (``outbox-relay``)."""
     return relay(RelayPolicy.from_settings(ctx.settings)).as_dict()
+
+
+def notified_orgs(targets: Targets) -> frozenset[UUID] | None:
+    """The organisations named by the notifications' payloads; None (all of them) if any is not an id."""
+    if targets is None:
+        return None
+    try:
+        return frozenset(UUID(target) for target in targets)
+    except ValueError:
+        return None
+
+
+def relay_woken_job(ctx: AppContext, targets: Targets) -> dict[str, Any]:
+    """The same job woken by ``emit``'s notifications: only the organisations that committed events.
+
+    The payload only narrows the run; ``relay`` still iterates the organisations ``system_scope``
+    lists and reads each under its own scope, so a forged payload can at most cause an empty claim.
+    """
+    return relay(RelayPolicy.from_settings(ctx.settings), only_orgs=notified_orgs(targets)).as_dict()

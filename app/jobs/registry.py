@@ -15,6 +15,10 @@ Every scheduler runs its jobs with ``coalesce=True`` (runs missed while the proc
 or stalled collapse into one catch-up run), ``max_instances=1`` (a slow run is never overlapped
 by the next) and a misfire grace time; ``run`` logs any exception a job raises and returns, so
 the scheduler keeps going (F10).
+
+A queue job may also declare ``wake=``: the worker then runs it as soon as a transaction that
+queued its work commits (``pg_notify``, ``app.jobs.wakeup``), in the same envelope, on top of its
+interval. The wake-ups start and stop with the scheduler.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +40,10 @@ from app.jobs import emails as email_jobs
 from app.jobs import imports as import_jobs
 from app.jobs import outbox_relay
 from app.jobs import rollups as rollup_jobs
+from app.jobs.wakeup import Targets, Wake, Waker, Wakeups
 from app.logs import bind_context, get_logger
 from app.services import audit
+from datalayer import notify
 from datalayer.locks import leadership
 from datalayer.queries import heartbeats, sessions
 from datalayer.scope import auth_scope, system_scope
@@ -54,6 +61,8 @@ class Job:
     leader: bool = False
     # Runs every few seconds: log a run that did nothing (all counts zero) at debug level only.
     quiet: bool = False
+    # Also run at once when this PostgreSQL channel is notified (queue jobs only: see app.jobs.wakeup).
+    wake: Wake | None = None
 
 
 def checkpoint_store(ctx: AppContext) -> audit.CheckpointStore:
@@ -122,6 +131,8 @@ JOBS: tuple[Job, ...] = (
         outbox_relay.relay_job,
         "Publish committed domain events to each organisation's Redis channel, at least once",
         quiet=True,
+        # emit() notifies on commit: the events go out within milliseconds, the interval is the fallback.
+        wake=Wake(notify.OUTBOX_CHANNEL, outbox_relay.relay_woken_job),
     ),
     Job(
         "email-drain",
@@ -174,7 +185,41 @@ def run(job: Job, ctx: AppContext) -> dict[str, Any] | None:
         return result
 
 
+def run_woken(job: Job, ctx: AppContext, targets: Targets) -> dict[str, Any] | None:
+    """A run of ``job`` started by a notification: the scheduled run's envelope, leader lock included."""
+    wake = job.wake
+    if wake is None:
+        raise ValueError(f"job {job.id} declares no wake-up")
+    with bind_context(trigger="notify"):
+        return run(replace(job, func=lambda c: wake.func(c, targets)), ctx)
+
+
+def make_wakeups(ctx: AppContext, jobs: Sequence[Job] = JOBS) -> Wakeups | None:
+    """One waker per job that declares ``wake``, all fed by one listener connection; None if none does."""
+    wakers: dict[str, list[Waker]] = {}
+    for job in jobs:
+        if job.wake is not None:
+            wakers.setdefault(job.wake.channel, []).append(Waker(job.id, partial(run_woken, job, ctx)))
+    return Wakeups(wakers) if wakers else None
+
+
+def _follow(scheduler: Any, wakeups: Wakeups, event: Any) -> None:
+    """Wake-ups run exactly while the scheduler runs jobs: not while it is paused or after shutdown."""
+    from apscheduler.schedulers.base import STATE_RUNNING
+
+    if scheduler.state == STATE_RUNNING:
+        wakeups.start()
+    elif not wakeups.stop():
+        log.warning("wakeups_still_running")
+
+
 def make_scheduler(ctx: AppContext, *, blocking: bool, jobs: Sequence[Job] = JOBS) -> Any:
+    from apscheduler.events import (
+        EVENT_SCHEDULER_PAUSED,
+        EVENT_SCHEDULER_RESUMED,
+        EVENT_SCHEDULER_SHUTDOWN,
+        EVENT_SCHEDULER_STARTED,
+    )
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -193,4 +238,9 @@ def make_scheduler(ctx: AppContext, *, blocking: bool, jobs: Sequence[Job] = JOB
             next_run_time=datetime.now(UTC),
             replace_existing=True,
         )
+    wakeups = make_wakeups(ctx, jobs)
+    if wakeups is not None:
+        # Called on the thread that starts, pauses, resumes or shuts the scheduler down.
+        states = EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_RESUMED | EVENT_SCHEDULER_PAUSED | EVENT_SCHEDULER_SHUTDOWN
+        scheduler.add_listener(partial(_follow, scheduler, wakeups), states)
     return scheduler

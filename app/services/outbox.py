@@ -3,6 +3,11 @@
 `emit` never publishes: the relay job (``app.jobs.outbox_relay``) claims committed rows and
 publishes them at least once; consumers call `dedupe` in the transaction of their effect. Event types are `resource.verb` in the past tense
 (`chart.imported`, `import.finished`, `chart.submitted`, …).
+
+`emit` also sends ``pg_notify('sc_outbox', <org id>)`` in the same transaction: PostgreSQL delivers
+it when the transaction commits (never if it rolls back), and the worker's listener runs the relay
+for that organisation at once instead of at its next scheduled run (ADR 0008). Several events of
+one organisation in one transaction make one notification.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import re
 import uuid
 from typing import Any
 
+from datalayer import notify
 from datalayer.queries import outbox, processed_events
 from datalayer.scope import Scope
 
@@ -37,6 +43,8 @@ def emit(
         aggregate_id=str(aggregate_id),
         payload=payload or {},
     )
+    # The wake-up carries only the organisation id, never the event (the relay reads it under RLS).
+    notify.notify(scope, notify.OUTBOX_CHANNEL, str(scope.require_org()))
     return event_id
 
 
