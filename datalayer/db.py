@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from app.settings import Settings, redis_is_plaintext_over_network
 from datalayer import embedded
 from datalayer.engine import make_engine
@@ -70,7 +72,17 @@ def connections_restored() -> Iterator[None]:
     try:
         yield
     finally:
+        engine, client = scope._engine, redis_client._client
         scope._engine, redis_client._client = saved_engine, saved_client
+        # Close what the block installed: an engine left to the garbage collector closes its
+        # pooled connections whenever a collection happens to run (a ResourceWarning inside
+        # whatever test runs then).
+        if engine is not None and engine is not saved_engine:
+            engine.dispose()
+        if client is not None and client is not saved_client:
+            with contextlib.suppress(OSError, redis.RedisError):
+                client.close()
+                client.connection_pool.disconnect()
 
 
 def resolve(settings: Settings) -> Services:
