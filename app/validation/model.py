@@ -11,7 +11,6 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
-from app.codesets.frozen import fast_init
 from app.codesets.types import Sex
 
 
@@ -88,7 +87,6 @@ class ChartInput:
     setting: Setting = Setting.INPATIENT
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule_id: str
@@ -122,7 +120,6 @@ class Finding:
         return out
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Summary:
     errors: int
@@ -168,7 +165,6 @@ class Summary:
         }
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class ValidationResult:
     id: Any
