@@ -181,6 +181,18 @@ def test_what_the_real_tables_hold(real: PycomorbScorer) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("key", ["F051", "F0510", "F05"])
+def test_a_prefix_of_one_index_is_scored_by_both(real: PycomorbScorer, key: str) -> None:
+    # F051 is a Charlson (Quan) dementia prefix, not a tabular code; Elixhauser maps it through F05
+    # (other neurological disorders). Found by the random-chart property below.
+    (expected,) = pycomorb_scores([([key], 0)])
+    result = real.score([key], age=0)
+    assert result.charlson_index == expected["Charlson Comorbidity Index"]
+    assert result.elixhauser_mortality == expected["Elixhauser Comorbidity Index"]
+    assert "Other neurological disorders" in result.elixhauser_rows
+
+
+@pytest.mark.slow
 def test_known_chart(real: PycomorbScorer) -> None:
     # HF, type 2 diabetes without and with CKD (hierarchy keeps the complicated one), metastasis
     # to bone with breast cancer (metastatic suppresses the primary), dementia; age 83.

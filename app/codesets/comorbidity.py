@@ -66,7 +66,7 @@ __all__ = [
 # row was added): the FY2026 code set in use. Every row pycomorb 1.20261001 ships is 2025 or older.
 DEFINITION_YEAR: Final = 2026
 _CODE_LIST: Final = "data/code-list-April-2026.txt"
-_CACHE_FORMAT: Final = 1
+_CACHE_FORMAT: Final = 2  # 2: both indices scored over one batch of keys
 
 # (pycomorb prefix, implementation, weight column) for the two indices.
 _CHARLSON: Final = ("CHARLSON", "quan", "charlson_weights")
@@ -157,9 +157,7 @@ def build_tables(code_list: Path, year: int = DEFINITION_YEAR) -> ComorbidityTab
         weighted_definitions,
     )
 
-    keys = tabular_keys(code_list)
-    tables: list[IndexTable] = []
-    per_index: list[dict[str, tuple[int, ...]]] = []
+    indices: list[tuple[Any, Any, str]] = []  # (definitions frame, suppression rules, weight column)
     for prefix, implementation, weight_col in (_CHARLSON, _ELIXHAUSER):
         module = importlib.import_module(f"pycomorb.{prefix.title()}ComorbidityIndex")
         definitions, rules = weighted_definitions(
@@ -168,9 +166,16 @@ def build_tables(code_list: Path, year: int = DEFINITION_YEAR) -> ComorbidityTab
         if "and_group" in definitions.columns and definitions["and_group"].drop_nulls().len():
             # A category needing two codes at once cannot be read off one code at a time.
             raise NotImplementedError(f"pycomorb {implementation} uses and_group definitions")
-        prefixes = {p.strip() for row in definitions["icd10_codes"].drop_nulls() for p in row.split("|")}
-        batch = sorted(set(keys) | prefixes)
-        frame = pl.DataFrame({"id": range(len(batch)), "code": batch, "year": [year] * len(batch)})
+        indices.append((definitions, rules, weight_col))
+    # One batch for both indices: every tabular key and every prefix either index maps. A key in
+    # `codes` is answered from its own entry, so a prefix of one index (F051, Charlson dementia)
+    # must also carry what the other index gives it (F05*, Elixhauser other neurological).
+    prefixes = {p.strip() for d, _, _ in indices for row in d["icd10_codes"].drop_nulls() for p in row.split("|")}
+    batch = sorted(set(tabular_keys(code_list)) | prefixes)
+    frame = pl.DataFrame({"id": range(len(batch)), "code": batch, "year": [year] * len(batch)})
+    tables: list[IndexTable] = []
+    per_index: list[dict[str, tuple[int, ...]]] = []
+    for definitions, rules, weight_col in indices:
         # The same call pycomorb's Charlson/Elixhauser wrappers make, minus the suppression rules:
         # those are applied per chart, in pycomorb's order, by PycomorbScorer.
         present = CustomComorbidityIndex(
