@@ -49,14 +49,20 @@ def private_runtime(settings: Settings) -> Iterator[Runtime]:
     runtime working.
     """
     previous = installed_settings()
+    services: db.Services | None = None
     try:
         with db.connections_restored():
             rt = start(settings=settings)
+            services = rt.services
             try:
                 yield rt
             finally:
                 rt.ctx.executor.shutdown(wait=True, cancel_futures=True)
-                rt.services.shutdown_private()
+        # The process's engine and Redis client are back and this runtime's are closed (after the
+        # threads still using them, a session's watchdog say, gave their connections back): only
+        # now may its servers go.
     finally:
+        if services is not None:
+            services.shutdown_embedded()
         if previous is not None:
             configure(previous)

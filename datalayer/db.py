@@ -6,11 +6,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
 
 from app.settings import Settings, redis_is_plaintext_over_network
 from datalayer import embedded
@@ -19,6 +22,9 @@ from datalayer.redis_client import install_redis, make_redis
 from datalayer.scope import install_engine
 
 log = logging.getLogger(__name__)
+
+# How long retiring an engine waits for connections other threads still hold.
+RETIRE_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -47,16 +53,28 @@ class Services:
         """Stop, then shut the embedded Redis down too, whoever is still connected.
 
         Only for services on a private, temporary ``SMARTCODERS_HOME`` that no other process
-        shares (benchmarks, the test suite): ``stop`` leaves a Redis running while another client
-        is connected, and this process's own Redis client still is.
+        shares (the test suite): ``stop`` leaves a Redis running while another client is
+        connected, and this process's own Redis client still is.
         """
         from datalayer.redis_client import get_redis
 
         self.stop()
         with contextlib.suppress(RuntimeError):
             get_redis().connection_pool.disconnect()
+        self.shutdown_embedded()
+
+    def shutdown_embedded(self) -> None:
+        """Shut the embedded servers down, leaving the process's engine and Redis client alone.
+
+        For a private runtime inside a process that runs another one (a benchmark run by the
+        suite), once ``connections_restored`` has put the process's own engine and client back
+        and retired this runtime's.
+        """
+        self._stopped = True
         if self.embedded_redis is not None:
             self.embedded_redis.shutdown()
+        if self.embedded_pg is not None:
+            self.embedded_pg.stop()
 
 
 @contextlib.contextmanager
@@ -78,11 +96,28 @@ def connections_restored() -> Iterator[None]:
         # pooled connections whenever a collection happens to run (a ResourceWarning inside
         # whatever test runs then).
         if engine is not None and engine is not saved_engine:
-            engine.dispose()
+            retire_engine(engine)
         if client is not None and client is not saved_client:
             with contextlib.suppress(OSError, redis.RedisError):
                 client.close()
                 client.connection_pool.disconnect()
+
+
+def retire_engine(engine: Engine, *, wait_seconds: float = RETIRE_WAIT_SECONDS) -> None:
+    """Close every connection of an engine that is no longer installed but that other threads may
+    still be using (a session's watchdog or the live-counters thread took it while it was).
+
+    ``dispose`` closes only the connections checked in at that moment; one checked out then goes
+    back, open, to the pool ``dispose`` dropped, and is closed by the garbage collector whenever
+    it runs. So wait (bounded) for those to come back first.
+    """
+    pool = engine.pool
+    deadline = time.monotonic() + wait_seconds
+    while isinstance(pool, QueuePool) and pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if isinstance(pool, QueuePool) and pool.checkedout():
+        log.warning("engine_retired_in_use", extra={"checked_out": pool.checkedout()})
+    engine.dispose()
 
 
 def resolve(settings: Settings) -> Services:

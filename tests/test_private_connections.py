@@ -4,6 +4,10 @@ ResourceWarning in whichever test happened to run during the next collection."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import pytest
 from sqlalchemy import text
 
 from app import bootstrap
@@ -31,3 +35,32 @@ def test_connections_restored_closes_what_the_block_installed(runtime: bootstrap
     assert suite_client.ping()  # the suite's own client and engine are untouched
     with scope.get_engine().connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+@pytest.mark.slow
+def test_a_connection_another_thread_still_holds_is_closed_too(runtime: bootstrap.Runtime) -> None:
+    # A session's watchdog (or the live-counters thread) took the private engine while it was
+    # installed and gives its connection back just after the block ends. Disposing at once
+    # would leave that connection open in a pool nobody holds, for the garbage collector to
+    # close in whatever test runs then (a ResourceWarning that failed test_browser in CI).
+    private_engine = make_engine(runtime.services.app_url, pool_size=1)
+    taken, release = threading.Event(), threading.Event()
+    held: list[Any] = []
+
+    def watchdog() -> None:
+        with scope.get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+            held.append(conn.connection.dbapi_connection)
+            taken.set()
+            release.wait(5)
+
+    with db.connections_restored():
+        scope.install_engine(private_engine)
+        thread = threading.Thread(target=watchdog)
+        thread.start()
+        assert taken.wait(5)
+        threading.Timer(0.2, release.set).start()  # gives it back while the block is ending
+    thread.join(5)
+    (dbapi_connection,) = held
+    assert dbapi_connection.closed
+    assert private_engine.pool.checkedout() == 0
