@@ -33,6 +33,7 @@ fast path equals pycomorb's own `comorbidity()` on random multi-code charts.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import importlib
@@ -74,10 +75,13 @@ _ELIXHAUSER: Final = ("ELIXHAUSER", "ahrq_icd10", "ahrq_icd10_weights")
 
 # pycomorb's Charlson age score: 0 below 50, 1 below 60, 2 below 70, 3 below 80, else 4.
 _AGE_STEPS: Final = (50, 60, 70, 80)
+# Categories of a key in neither index (most keys), and how many spellings a scorer remembers.
+_NO_CATEGORIES: Final[tuple[tuple[int, ...], tuple[int, ...]]] = ((), ())
+_MEMO_LIMIT: Final = 100_000
 
 
 def charlson_age_points(age: int) -> int:
-    return sum(age >= step for step in _AGE_STEPS)
+    return bisect.bisect_right(_AGE_STEPS, age)  # how many of the steps the age has reached
 
 
 def clean_key(code: str) -> str:
@@ -278,7 +282,9 @@ class PycomorbScorer:
 
     The tables load on the first `score()` (or `warm()`): from `cache_dir` in ~10 ms when present,
     else by running pycomorb (~1.2 s) and writing the cache. `cache_dir=None` never touches the
-    disk. `tables` supplies ready tables instead (tests use a small hand-made set).
+    disk. `tables` supplies ready tables instead (tests use a small hand-made set). Each key
+    spelling's categories are remembered after its first chart (at most `memo_limit` spellings,
+    then the memo starts afresh), so scoring a chart is a dict lookup per code.
     """
 
     def __init__(
@@ -288,12 +294,16 @@ class PycomorbScorer:
         code_list: Path | None = None,
         year: int = DEFINITION_YEAR,
         tables: ComorbidityTables | None = None,
+        memo_limit: int = _MEMO_LIMIT,
     ) -> None:
         self._cache_dir = cache_dir
         self._code_list = code_list
         self._year = year
         self._tables = tables
         self._lock = threading.Lock()
+        # spelling -> categories; fixed for the life of the tables (a scorer never swaps them).
+        self._memo: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._memo_limit = memo_limit
 
     def warm(self) -> ComorbidityTables:
         if self._tables is None:
@@ -305,13 +315,16 @@ class PycomorbScorer:
     def score(self, keys: Sequence[str], *, age: int) -> ComorbidityResult:
         """Both indices for one chart; `keys` in any spelling (dots and case are normalised)."""
         tables = self.warm()
+        memo = self._memo
         charlson: dict[int, list[int]] = {}
         elixhauser: dict[int, list[int]] = {}
         for row, raw in enumerate(keys):
-            key = clean_key(raw)
-            if not key:
+            found = memo.get(raw)
+            if found is None:
+                found = self._categories(tables, raw)
+            if found is _NO_CATEGORIES:  # most codes: no category in either index
                 continue
-            in_charlson, in_elixhauser = tables.categories_of(key)
+            in_charlson, in_elixhauser = found
             for category in in_charlson:
                 charlson.setdefault(category, []).append(row)
             for category in in_elixhauser:
@@ -324,9 +337,23 @@ class PycomorbScorer:
             charlson_age_points=charlson_age_points(age),
         )
 
+    def _categories(self, tables: ComorbidityTables, raw: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """`tables.categories_of` the cleaned key, remembered per spelling (bounded: keys come from
+        users, so the memo starts afresh past `memo_limit` entries rather than grow without end)."""
+        key = clean_key(raw)
+        found = tables.categories_of(key) if key else _NO_CATEGORIES
+        if found == _NO_CATEGORIES:
+            found = _NO_CATEGORIES  # one shared object, so `score` can skip it by identity
+        if len(self._memo) >= self._memo_limit:
+            self._memo.clear()
+        self._memo[raw] = found
+        return found
+
 
 def _apply(index: IndexTable, present: dict[int, list[int]]) -> int:
     """Suppress milder categories (in pycomorb's rule order, on the current presence) and sum weights."""
+    if not present:
+        return 0
     for severe, mild in index.rules:
         if severe in present:
             present.pop(mild, None)

@@ -28,6 +28,8 @@ Facts about msdrg 1.2.0 this module relies on (each checked against the library,
 * Edit 5 (sex conflict), on diagnoses and on procedures, fires for discharges up to 2024-09-30 and
   never from 2024-10-01, when CMS deactivated it; edit 15 (invalid sex, raised by sex "U") went
   with it.
+* Requests are sent through `_Grouper` and `_MceEditor`, msdrg's own classes minus the per-call
+  type checks of requests this module builds well typed (the same native call and JSON).
 * `MceEditor` is documented thread-safe after initialisation and is shared as is. `MsdrgGrouper`
   makes no such promise, so each editor serialises its grouper calls with a lock (a grouping takes
   ~30 µs of native time; the lock is not a bottleneck below ~30,000 claims/s).
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import ctypes
 import importlib.util
 import io
 import threading
@@ -47,11 +50,13 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msdrg
+import orjson
 from msdrg import ClaimInput, DiagnosisOutput, GroupResult, MceInput
 
+from app.codesets.frozen import fast_init
 from app.codesets.types import Claim, DrgResult, DxSeverity, MceHit, Severity, Sex
 
 __all__ = [
@@ -137,6 +142,8 @@ _AGE_BREAKS: Final = (0, 1, 9, 12, 15, 18, 56, 65, 125)
 _TABLE5_VERSIONS: Final = frozenset({430, 431})
 # Probe results kept per editor before the cache starts afresh (a few MB at most).
 _PROBE_CACHE_LIMIT: Final = 100_000
+# Grouper versions remembered by discharge date before that cache starts afresh (~40 years of days).
+_VERSION_CACHE_LIMIT: Final = 16_384
 
 
 def fiscal_year(day: date) -> int:
@@ -208,6 +215,15 @@ def _normalise(key: str) -> str:
     return key if key.isalnum() and key.isupper() else key.replace(".", "").strip().upper()
 
 
+def _normalise_all(keys: Sequence[str]) -> tuple[str, ...]:
+    """`_normalise` of every key. When the keys joined are alphanumeric upper case, so is each
+    (or it is empty, which normalises to itself): one check for the usual, clean claim."""
+    joined = "".join(keys)
+    if joined.isalnum() and joined.isupper():
+        return tuple(keys)
+    return tuple(_normalise(k) for k in keys)
+
+
 # DxSeverity is immutable, so the nine possible values are built once (grouping is on the hot path).
 _LEVELS: Final[Mapping[str, Severity]] = {"MCC": "MCC", "CC": "CC"}
 _PLAIN: Final[Mapping[Severity, DxSeverity]] = {lv: DxSeverity(lv) for lv in ("MCC", "CC", "NONE")}
@@ -239,14 +255,15 @@ class MsdrgClaimEditor:
     """
 
     def __init__(self) -> None:
-        self._grouper = msdrg.MsdrgGrouper()
-        self._mce = msdrg.MceEditor()
+        self._grouper = _Grouper()
+        self._mce = _MceEditor()
         # weakref.finalize also runs at interpreter exit, before msdrg's __del__ could warn.
         self._finalizer = weakref.finalize(self, _close_natives, self._grouper, self._mce)
         self._group_lock = threading.Lock()
         self._versions = tuple(sorted(msdrg.MsdrgGrouper.available_versions()))
         self._mce_last_day = self._probe_last_mce_day()
         self._probes: dict[tuple[str, int, Sex, int, bool], frozenset[str]] = {}
+        self._version_by_date: dict[date, tuple[int, str]] = {}
 
     def close(self) -> None:
         self._finalizer()
@@ -276,10 +293,10 @@ class MsdrgClaimEditor:
     # --- MS-DRG ------------------------------------------------------------------------------
 
     def group(self, claim: Claim) -> DrgResult:
-        version, label = _choose_version(claim.discharge_date, self._versions)
+        version, label = self._version_for(claim.discharge_date)
         if not claim.diagnoses:
             return DrgResult(label, None, None, None, None, "NO_PRINCIPAL_DIAGNOSIS", ())
-        keys = tuple(_normalise(k) for k in claim.diagnoses)
+        keys = _normalise_all(claim.diagnoses)
         request: ClaimInput = {
             "version": version,
             "age": claim.age,
@@ -287,7 +304,7 @@ class MsdrgClaimEditor:
             "discharge_status": _DISCHARGED_HOME if claim.discharged_alive else _DIED,
             "pdx": {"code": keys[0]},
             "sdx": [{"code": k} for k in keys[1:]],
-            "procedures": [{"code": _normalise(p)} for p in claim.procedures],
+            "procedures": [{"code": p} for p in _normalise_all(claim.procedures)],
         }
         with self._group_lock:
             result = self._grouper.group(request)
@@ -304,6 +321,15 @@ class MsdrgClaimEditor:
             rows=_rows_in_input_order(keys, result),
         )
 
+    def _version_for(self, discharge: date) -> tuple[int, str]:
+        """`_choose_version`, remembered per discharge date (a few hundred dates a year)."""
+        found = self._version_by_date.get(discharge)
+        if found is None:
+            if len(self._version_by_date) >= _VERSION_CACHE_LIMIT:
+                self._version_by_date.clear()
+            found = self._version_by_date[discharge] = _choose_version(discharge, self._versions)
+        return found
+
     # --- MCE ---------------------------------------------------------------------------------
 
     def edits(self, claim: Claim) -> list[MceHit]:
@@ -316,12 +342,14 @@ class MsdrgClaimEditor:
         """
         if not claim.diagnoses:
             return []
-        ctx = _MceContext.of(claim, self.mce_date_for(claim.discharge_date))
-        dx = tuple(_normalise(k) for k in claim.diagnoses)
-        procs = tuple(_normalise(p) for p in claim.procedures)
-        fired = self._mce.edit(ctx.claim(dx, procs))["edits"]
+        when = self.mce_date_for(claim.discharge_date)
+        dx = _normalise_all(claim.diagnoses)
+        procs = _normalise_all(claim.procedures)
+        request = _mce_request(when, dx, procs, age=claim.age, sex=claim.sex, alive=claim.discharged_alive)
+        fired = self._mce.edit(request)["edits"]
         if not fired:
-            return []
+            return []  # the usual chart: one MCE call, nothing to pin
+        ctx = _MceContext.of(claim, when)
         kinds = {e["name"]: e["code_type"] for e in fired}
         counts = {e["name"]: e["count"] for e in fired}
         proc_rows = self._procedure_rows(ctx, dx, procs, kinds, counts) if procs else {}
@@ -390,6 +418,7 @@ class MsdrgClaimEditor:
         return {name: tuple(rows[name]) or (every if kinds[name] == "PROCEDURE" else ()) for name in wanted}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _MceContext:
     """What an MCE call needs besides the codes; `band` is the probe-cache part of it."""
@@ -408,15 +437,19 @@ class _MceContext:
         return (_age_band(self.age), self.sex, self.when.year * 100 + self.when.month, self.alive)
 
     def claim(self, dx: Sequence[str], procs: Sequence[str]) -> MceInput:
-        return {
-            "discharge_date": self.when.year * 10000 + self.when.month * 100 + self.when.day,
-            "age": self.age,
-            "sex": _SEX[self.sex],
-            "discharge_status": _DISCHARGED_HOME if self.alive else _DIED,
-            "pdx": {"code": dx[0]},
-            "sdx": [{"code": k} for k in dx[1:]],
-            "procedures": [{"code": p} for p in procs],
-        }
+        return _mce_request(self.when, dx, procs, age=self.age, sex=self.sex, alive=self.alive)
+
+
+def _mce_request(when: date, dx: Sequence[str], procs: Sequence[str], *, age: int, sex: Sex, alive: bool) -> MceInput:
+    return {
+        "discharge_date": when.year * 10000 + when.month * 100 + when.day,
+        "age": age,
+        "sex": _SEX[sex],
+        "discharge_status": _DISCHARGED_HOME if alive else _DIED,
+        "pdx": {"code": dx[0]},
+        "sdx": [{"code": k} for k in dx[1:]],
+        "procedures": [{"code": p} for p in procs],
+    }
 
 
 def _counts(result: msdrg.MceResult) -> Mapping[str, int]:
@@ -431,14 +464,67 @@ def _rows_in_input_order(keys: tuple[str, ...], result: GroupResult) -> tuple[Dx
     always NONE: CC/MCC status belongs to secondary diagnoses. A secondary the grouper did not
     report (it reports none after an external-cause principal) reads NONE.
     """
+    outputs = result.get("sdx_output", [])
+    first: dict[str, DiagnosisOutput] = {}
+    for output in reversed(outputs):  # reversed: the first entry of each code wins
+        first[output["code"]] = output
+    secondaries = keys[1:]
+    if len(first) == len(outputs) and len(set(secondaries)) == len(secondaries):
+        # The usual claim: every code once, so each row takes its code's only entry.
+        return (_PLAIN["NONE"], *[_severity(first.get(key)) for key in secondaries])
     by_code: dict[str, deque[DiagnosisOutput]] = defaultdict(deque)
-    for output in result.get("sdx_output", []):
+    for output in outputs:
         by_code[output["code"]].append(output)
     rows = [_PLAIN["NONE"]]
-    for key in keys[1:]:
+    for key in secondaries:
         queue = by_code.get(key)
         rows.append(_severity(queue.popleft() if queue else None))
     return tuple(rows)
+
+
+class _Grouper(msdrg.MsdrgGrouper):
+    """msdrg's grouper, for the requests `MsdrgClaimEditor` builds.
+
+    `MsdrgGrouper.group` type-checks every field of a request and may convert codes between
+    ICD-10 years before its native call. Requests built here are well typed by construction
+    (int version, age and status, sex 0/1/2, str codes) and never ask for a conversion, so this
+    makes the same native call with the same JSON in and out without that work (about 60,000
+    instructions, 3-4 % of validating a chart). A closed grouper, a conversion request or a null answer takes
+    the library's own path, which raises the library's own errors. Both answer alike on every
+    claim of `tests/test_engine_perf_caches.py`.
+    """
+
+    def group(self, claim_data: ClaimInput) -> GroupResult:
+        if self.ctx and "source_icd_version" not in claim_data:
+            result: GroupResult | None = _native_json(self.lib, self.lib.msdrg_group_json, self.ctx, claim_data)
+            if result is not None:
+                result["conversions"] = []  # what the library adds when nothing was converted
+                return result
+        return super().group(claim_data)
+
+
+class _MceEditor(msdrg.MceEditor):
+    """msdrg's Medicare Code Editor, for the requests `MsdrgClaimEditor` builds: the same native
+    call as `MceEditor.edit` without its per-call type checks (see `_Grouper`; the discharge
+    dates sent are clamped into the MCE's window, well inside the range the checks allow)."""
+
+    def edit(self, claim: MceInput) -> msdrg.MceResult:
+        if self.ctx:
+            result: msdrg.MceResult | None = _native_json(self.lib, self.lib.mce_edit_json, self.ctx, claim)
+            if result is not None:
+                return result
+        return super().edit(claim)
+
+
+def _native_json(lib: ctypes.CDLL, call: Any, handle: int, request: Mapping[str, Any]) -> Any:
+    """One JSON-in, JSON-out call into msdrg's native library; None when it answers null."""
+    answer = call(handle, orjson.dumps(request))
+    if not answer:
+        return None
+    try:
+        return orjson.loads(ctypes.string_at(answer))
+    finally:
+        lib.msdrg_string_free(answer)
 
 
 def _close_natives(grouper: msdrg.MsdrgGrouper, mce: msdrg.MceEditor) -> None:

@@ -17,6 +17,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Literal, Protocol
 
+from app.codesets.frozen import fast_init
+
 
 class NoteKind(StrEnum):
     """Instructional notes of the ICD-10-CM tabular that carry code references."""
@@ -139,6 +141,7 @@ class ProcedureCodes(Protocol):
 Sex = Literal["M", "F", "U"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What the MCE and the grouper need: `diagnoses[0]` is the principal, keys undotted."""
@@ -187,6 +190,7 @@ class DxSeverity:
     exclusion: Exclusion | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DrgResult:
     """MS-DRG assignment for a claim; `rows` aligned with `Claim.diagnoses`."""
@@ -212,6 +216,7 @@ class ClaimEditor(Protocol):
     def grouper_version_for(self, discharge: date) -> str: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ComorbidityResult:
     """Charlson (Quan 2005 ICD-10 mapping) and Elixhauser (AHRQ Refined) for one chart.

@@ -1,14 +1,21 @@
 """The validation engine: pure Python, no I/O, built once per process from the loaded code sets.
 
 `Engine.validate(chart)` reads the rows once (spelling, lookup, principal), asks the claim
-editor (MCE + MS-DRG) and the comorbidity scorer once, then runs every registered rule over
+editor (MCE + MS-DRG) and the comorbidity scorer once, then runs the registered rules over
 that prepared context. Overridable findings are cleared by an override rationale on any of the
 rows they name; the summary counts what is left.
+
+Throughput (ADR 0006): what does not depend on the chart is cached per engine, so per code-set
+version (a typed text's reading, tabular item, note indexes and title facts: `Shared`), and
+preparing a row is one dict lookup. The one pass that builds the rows also sorts them into the
+lists the rules read (`Context`), and a rule that declares when it can fire (`Rule.mce_edit`,
+`needs_categories`, `needs`) is not called on a chart where it cannot.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 from datetime import date
 from itertools import product
 from string import ascii_uppercase, digits
@@ -16,9 +23,9 @@ from string import ascii_uppercase, digits
 from app.codesets.types import Claim, ClaimEditor, CodeSet, ComorbidityScorer, DrgResult, ProcedureCodes
 from app.validation import rules as _rules  # noqa: F401 - registers the catalogue
 from app.validation.context import Context, ProcRow, Row, Shared
-from app.validation.model import ChartInput, Finding, Level, Setting, Summary, ValidationResult
+from app.validation.model import ChartInput, Finding, Level, ProcedureSystem, Setting, Summary, ValidationResult
 from app.validation.registry import RULES, Rule
-from app.validation.syntax import pcs_problem, read_icd10cm
+from app.validation.syntax import pcs_problem
 
 # The FY2026 code set covers discharges from 2025-10-01 to 2026-09-30.
 FY2026 = (date(2025, 10, 1), date(2026, 9, 30))
@@ -39,6 +46,14 @@ class Engine:
         self.procedures = procedures
         self.shared = Shared(codes, categories=self._categories(codes), pcs_version=procedures.version)
         self.rules: tuple[Rule, ...] = tuple(RULES.values())
+        # Rules that declare when they can fire are checked against the chart before they run.
+        self._ungated = tuple(r for r in self.rules if not _gated(r))
+        self._gated = tuple(r for r in self.rules if _gated(r))
+        self._needs = frozenset(name for r in self.rules for name in r.needs)
+        lists = {f.name for f in fields(Context) if f.type in {"list[Row]", "list[ProcRow]"}}
+        if not self._needs <= lists:
+            raise ValueError(f"rules need Context row lists that do not exist: {sorted(self._needs - lists)}")
+        self._procedures: dict[tuple[str, ProcedureSystem], tuple[str, bool]] = {}
 
     @staticmethod
     def _categories(codes: CodeSet) -> list[str]:
@@ -57,35 +72,85 @@ class Engine:
     # --- preparation -----------------------------------------------------------------------
 
     def _context(self, chart: ChartInput) -> Context:
-        lookup = self.codes.lookup
+        known, facts_for = self.shared.spellings, self.shared.facts_for
         rows: list[Row] = []
+        valid: list[Row] = []
+        by_cat: dict[str, list[Row]] = {}
+        irregular: list[Row] = []
+        code_first: list[Row] = []
+        keys: set[str] = set()
+        repeated: list[Row] = []
+        principal: Row | None = None
         for n, dx in enumerate(chart.diagnoses, start=1):
-            spelling = read_icd10cm(dx.code)
+            facts = known.get(dx.code) or facts_for(dx.code)  # a text seen before: one dict lookup
             why = dx.override_rationale
-            rows.append(
-                Row(
-                    n,
-                    spelling,
-                    lookup(spelling.key) if spelling.key else None,
-                    flagged_principal=dx.principal,
-                    overridden=bool(why and why.strip()),
-                )
-            )
+            row = Row(n, facts, dx.principal, bool(why and why.strip()))
+            rows.append(row)
+            if facts.valid:
+                valid.append(row)
+                family = by_cat.get(facts.cat)
+                if family is None:
+                    by_cat[facts.cat] = [row]
+                else:
+                    family.append(row)
+                if facts.code_first:
+                    code_first.append(row)
+            if not facts.regular:
+                irregular.append(row)
+            if facts.key:
+                if facts.key in keys:
+                    repeated.append(row)
+                else:
+                    keys.add(facts.key)
+            if principal is None and dx.principal:
+                principal = row
+        if principal is None and rows:
+            principal = rows[0]
+        present = by_cat.keys()
+        pairs = [r for r in valid if r.facts.ex_cats and not r.facts.ex_cats.isdisjoint(present)]
+        procs, bad_pcs = self._procedure_rows(chart)
+        return Context(
+            chart,
+            self.codes,
+            rows,
+            procs,
+            principal,
+            self.shared,
+            valid,
+            by_cat,
+            irregular,
+            bad_pcs,
+            repeated,
+            code_first,
+            pairs,
+        )
+
+    def _procedure_rows(self, chart: ChartInput) -> tuple[list[ProcRow], list[ProcRow]]:
+        """Every procedure row, and the ICD-10-PCS rows that are not valid codes."""
         procs: list[ProcRow] = []
+        bad_pcs: list[ProcRow] = []
         for n, px in enumerate(chart.procedures, start=1):
-            code = px.code.strip().upper()
-            if px.code_system == "ICD-10-PCS":
-                valid = pcs_problem(code) is None and self.procedures.exists(code)
+            code, ok = self._procedure(px.code, px.code_system)
+            why = px.override_rationale
+            proc = ProcRow(n, px, code, ok, bool(why and why.strip()))
+            procs.append(proc)
+            if not ok and px.code_system == "ICD-10-PCS":
+                bad_pcs.append(proc)
+        return procs, bad_pcs
+
+    def _procedure(self, raw: str, system: ProcedureSystem) -> tuple[str, bool]:
+        """A procedure text's code and whether it is valid, remembered per (text, system)."""
+        found = self._procedures.get((raw, system))
+        if found is None:
+            code = raw.strip().upper()
+            if system == "ICD-10-PCS":
+                found = (code, pcs_problem(code) is None and self.procedures.exists(code))
             else:
-                valid = bool(code)
-            procs.append(ProcRow(n, px, code, valid, bool(px.override_rationale and px.override_rationale.strip())))
-        attach = self.shared.attach
-        for row in rows:
-            if row.valid:
-                attach(row)
-        flagged = [r for r in rows if r.flagged_principal]
-        principal = flagged[0] if flagged else (rows[0] if rows else None)
-        return Context(chart, self.codes, rows, procs, principal, self.shared)
+                found = (code, bool(code))
+            if len(self._procedures) >= self.shared.limit:
+                self._procedures.clear()
+            self._procedures[(raw, system)] = found
+        return found
 
     def _claim(self, ctx: Context, drop: Row | None = None) -> Claim | None:
         principal = ctx.principal
@@ -93,8 +158,8 @@ class Engine:
             return None
         seen = {principal.key}
         claim_rows = [principal]
-        for row in ctx.rows:
-            if row.valid and row.key not in seen and row is not drop:
+        for row in ctx.valid_rows:
+            if row.key not in seen and row is not drop:
                 seen.add(row.key)
                 claim_rows.append(row)
         claim_procs = [p for p in ctx.procedures if p.valid and p.row.code_system == "ICD-10-PCS"]
@@ -105,8 +170,8 @@ class Engine:
             sex=ctx.chart.sex,
             discharge_date=ctx.chart.discharge_date,
             discharged_alive=ctx.chart.discharged_alive,
-            diagnoses=tuple(r.key for r in claim_rows),
-            procedures=tuple(p.code for p in claim_procs),
+            diagnoses=tuple([r.key for r in claim_rows]),
+            procedures=tuple([p.code for p in claim_procs]),
         )
 
     # --- validation ------------------------------------------------------------------------
@@ -117,6 +182,12 @@ class Engine:
         if claim is not None:
             ctx.mce = self.claims.edits(claim)
             ctx.drg = self.claims.group(claim)
+            claim_rows = ctx.claim_rows
+            ctx.severity_rows = [
+                (claim_rows[i], sev)
+                for i, sev in enumerate(ctx.drg.rows)
+                if i and sev.level != "NONE" and i < len(claim_rows)
+            ]
             ctx.comorbidity = self.comorbidity.score(claim.diagnoses, age=chart.age)
         findings = self._run(ctx)
         if claim is not None and ctx.drg is not None and any(f.blocking for f in findings):
@@ -128,23 +199,19 @@ class Engine:
             code_set_version=self.codes.version,
             findings=tuple(findings),
             summary=self._summary(ctx, findings),
-            normalised=tuple(r.code or None for r in ctx.rows),
+            normalised=tuple([r.code or None for r in ctx.rows]),
         )
 
     def _run(self, ctx: Context) -> list[Finding]:
         findings: list[Finding] = []
-        append = findings.append
         rows, procs = ctx.rows, ctx.procedures
-        fired = {hit.edit for hit in ctx.mce}
-        for rule in self.rules:
-            if rule.mce_edit is not None and rule.mce_edit not in fired:
-                continue
+        for rule in self._applicable(ctx):
             for hit in rule.check(ctx):
                 overridden = rule.overridable and (
                     any(rows[n - 1].overridden for n in hit.rows)
                     or any(procs[n - 1].overridden for n in hit.procedure_rows)
                 )
-                append(
+                findings.append(
                     Finding(
                         rule.id,
                         rule.category,
@@ -157,8 +224,26 @@ class Engine:
                         overridden,
                     )
                 )
+        # The order rules ran in does not show: findings are ordered by row, then rule id.
         findings.sort(key=_finding_order)
         return findings
+
+    def _applicable(self, ctx: Context) -> list[Rule]:
+        """The rules that may fire on this chart: every rule, less those whose declared
+        condition (MCE edit fired, a category present, a row list non-empty) does not hold."""
+        applicable = list(self._ungated)
+        fired = {hit.edit for hit in ctx.mce}
+        present = ctx.valid_by_cat.keys()
+        ready = {name for name in self._needs if getattr(ctx, name)}
+        for rule in self._gated:
+            if rule.mce_edit is not None and rule.mce_edit not in fired:
+                continue
+            if rule.needs_categories is not None and rule.needs_categories.isdisjoint(present):
+                continue
+            if rule.needs and rule.needs.isdisjoint(ready):
+                continue
+            applicable.append(rule)
+        return applicable
 
     def _drg_changes(self, ctx: Context, findings: list[Finding], drg: DrgResult) -> list[tuple[Row, str]]:
         """For secondary rows an unresolved error asks the coder to change, the DRG without them."""
@@ -178,7 +263,6 @@ class Engine:
 
     def _summary(self, ctx: Context, findings: list[Finding]) -> Summary:
         drg, com = ctx.drg, ctx.comorbidity
-        counted = [s for s in (drg.rows[1:] if drg else ()) if not s.excluded]
         notes: list[str] = []
         if not FY2026[0] <= ctx.chart.discharge_date <= FY2026[1]:
             notes.append(
@@ -189,14 +273,29 @@ class Engine:
             notes.append("MS-DRG is defined for inpatient stays; shown for reference on this outpatient visit.")
         if ctx.principal is None or not ctx.principal.valid:
             notes.append("No valid principal diagnosis: MS-DRG and comorbidity indices are not computed.")
+        errors = warnings = infos = blocking = overridden = 0
+        for f in findings:
+            if f.severity is Level.ERROR:
+                errors += 1
+                blocking += not f.overridden
+            elif f.severity is Level.WARNING:
+                warnings += 1
+            else:
+                infos += 1
+            overridden += f.overridden
+        cc = mcc = 0
+        for _, s in ctx.severity_rows:  # the secondaries rated CC or MCC
+            if not s.excluded:
+                cc += s.level == "CC"
+                mcc += s.level == "MCC"
         return Summary(
-            errors=sum(f.severity is Level.ERROR for f in findings),
-            warnings=sum(f.severity is Level.WARNING for f in findings),
-            infos=sum(f.severity is Level.INFO for f in findings),
-            blocking=sum(f.blocking for f in findings),
-            overridden=sum(f.overridden for f in findings),
-            cc_count=sum(s.level == "CC" for s in counted),
-            mcc_count=sum(s.level == "MCC" for s in counted),
+            errors=errors,
+            warnings=warnings,
+            infos=infos,
+            blocking=blocking,
+            overridden=overridden,
+            cc_count=cc,
+            mcc_count=mcc,
             notes=tuple(notes),
             ms_drg=drg.ms_drg if drg else None,
             drg_title=drg.title if drg else None,
@@ -209,8 +308,12 @@ class Engine:
         )
 
 
+def _gated(rule: Rule) -> bool:
+    return rule.mce_edit is not None or rule.needs_categories is not None or bool(rule.needs)
+
+
 def _finding_order(f: Finding) -> tuple[int, str, tuple[int, ...], tuple[int, ...]]:
-    return (min(f.rows, default=0), f.rule_id, f.rows, f.procedure_rows)
+    return (min(f.rows) if f.rows else 0, f.rule_id, f.rows, f.procedure_rows)
 
 
 def _drg_text(drg: DrgResult) -> str:

@@ -11,6 +11,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
+from app.codesets.frozen import fast_init
 from app.codesets.types import Sex
 
 
@@ -87,6 +88,7 @@ class ChartInput:
     setting: Setting = Setting.INPATIENT
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule_id: str
@@ -120,6 +122,7 @@ class Finding:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Summary:
     errors: int
@@ -165,6 +168,7 @@ class Summary:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ValidationResult:
     id: Any

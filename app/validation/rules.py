@@ -10,15 +10,18 @@ acute/chronic pairing and most combination-code rules beyond the title-based R-C
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from itertools import combinations
 
-from app.codesets.types import DxSeverity, NoteKind
+from app.codesets.types import NoteKind
 from app.validation.context import Context, Row
 from app.validation.model import Category, Level, RecordType, Setting
 from app.validation.registry import Hit, rule
 from app.validation.syntax import display
+
+# What the format rules read: rows that are not billable codes or were respelt, bad PCS rows.
+FORMAT_WORK = ("irregular", "bad_pcs")
 
 FMT = Category.FORMAT
 SEQ = Category.SEQUENCING
@@ -33,9 +36,16 @@ def _codes(rows: list[Row]) -> str:
 # --- Format ----------------------------------------------------------------------------------
 
 
-@rule("R-FMT-06", "Code syntax", category=FMT, severity=ERROR, guideline_ref="ICD-10-CM Guidelines I.A")
+@rule(
+    "R-FMT-06",
+    "Code syntax",
+    category=FMT,
+    severity=ERROR,
+    guideline_ref="ICD-10-CM Guidelines I.A",
+    needs=FORMAT_WORK,
+)
 def code_syntax(ctx: Context) -> Iterator[Hit]:
-    for row in ctx.rows:
+    for row in ctx.irregular:
         sp = row.spelling
         if sp.problem is not None:
             yield Hit((row.n,), sp.problem)
@@ -45,8 +55,8 @@ def code_syntax(ctx: Context) -> Iterator[Hit]:
                 f"Read '{sp.raw.strip()}' as {sp.code} ({'; '.join(sp.changes)}).",
                 severity=INFO,
             )
-    for proc in ctx.procedures:
-        if proc.row.code_system == "ICD-10-PCS" and not proc.valid and ctx.pcs_problem(proc) is not None:
+    for proc in ctx.bad_pcs:
+        if ctx.pcs_problem(proc) is not None:
             yield Hit((), ctx.pcs_problem(proc) or "", procedure_rows=(proc.n,))
 
 
@@ -79,9 +89,10 @@ def _placeholder_fixes(ctx: Context, key: str) -> list[str]:
     category=FMT,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.A.2, I.A.5",
+    needs=FORMAT_WORK,
 )
 def seventh_required(ctx: Context) -> Iterator[Hit]:
-    for row in ctx.rows:
+    for row in ctx.irregular:
         info = row.info
         if row.valid or info is None or info.billable or not info.seventh or len(row.key) >= 7:
             continue
@@ -100,9 +111,10 @@ def seventh_required(ctx: Context) -> Iterator[Hit]:
     category=FMT,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.A.4, I.A.5",
+    needs=FORMAT_WORK,
 )
 def placeholder(ctx: Context) -> Iterator[Hit]:
-    for row in ctx.rows:
+    for row in ctx.irregular:
         if row.valid or row.info is not None or not row.key:
             continue
         fixes = _placeholder_fixes(ctx, row.key)
@@ -120,9 +132,10 @@ def placeholder(ctx: Context) -> Iterator[Hit]:
     category=FMT,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.A.5; tabular 7th-character definitions",
+    needs=FORMAT_WORK,
 )
 def seventh_defined(ctx: Context) -> Iterator[Hit]:
-    for row in ctx.rows:
+    for row in ctx.irregular:
         if row.valid or row.info is not None or len(row.key) != 7:
             continue
         found = _seventh_parent(ctx, row.key)
@@ -154,10 +167,11 @@ def _format_explained(ctx: Context, row: Row) -> bool:
     category=FMT,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.A.3, I.B.2; MCE edit 1",
+    needs=FORMAT_WORK,
 )
 def billable(ctx: Context) -> Iterator[Hit]:
     version = ctx.codes.version
-    for row in ctx.rows:
+    for row in ctx.irregular:
         if row.valid or _format_explained(ctx, row):
             continue
         info = row.info
@@ -171,8 +185,8 @@ def billable(ctx: Context) -> Iterator[Hit]:
                 f"{row.code} ({info.description}) is a {info.kind}, not a billable code: "
                 "choose a complete code below it.",
             )
-    for proc in ctx.procedures:
-        if proc.row.code_system == "ICD-10-PCS" and not proc.valid and ctx.pcs_problem(proc) is None:
+    for proc in ctx.bad_pcs:
+        if ctx.pcs_problem(proc) is None:
             # The public PCS list we ship is older than the diagnosis release: a well-formed code
             # missing from it may be a newer code, so this is a warning, not a blocking error.
             yield Hit(
@@ -189,6 +203,7 @@ def billable(ctx: Context) -> Iterator[Hit]:
     category=FMT,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.B.12; MCE edit 3",
+    needs=("repeated",),
 )
 def duplicates(ctx: Context) -> Iterator[Hit]:
     seen: dict[str, list[int]] = {}
@@ -203,7 +218,7 @@ def duplicates(ctx: Context) -> Iterator[Hit]:
 
 
 def _join(numbers: list[int] | tuple[int, ...]) -> str:
-    return ", ".join(str(n) for n in numbers)
+    return ", ".join(map(str, numbers))
 
 
 # --- Sequencing ------------------------------------------------------------------------------
@@ -276,27 +291,27 @@ def manifestation_principal(ctx: Context) -> Iterator[Hit]:
     category=SEQ,
     severity=WARNING,
     guideline_ref="ICD-10-CM Guidelines I.A.13 (code first notes)",
+    needs=("code_first_rows",),
 )
 def code_first(ctx: Context) -> Iterator[Hit]:
     valid = ctx.valid_rows
     present = ctx.valid_by_cat.keys()
-    for row in valid:
+    for row in ctx.code_first_rows:
         if ctx.principal is row and row.key.startswith("R652"):
             continue  # R-SEQ-06 says it more precisely
         for group in row.code_first:
+            named = group.by_category.keys() & present  # categories on the chart the note can name
             etiology = (
-                []
-                if group.by_category.keys().isdisjoint(present)
-                else [o for o in valid if o is not row and group.naming(o.key) is not None]
+                [o for o in valid if o.cat in named and o is not row and group.naming(o.key) is not None]
+                if named
+                else []
             )
             if not etiology:
-                if not (group.requires_etiology or "in diseases classified elsewhere" in row.title.lower()):
+                if not (group.requires_etiology or row.facts.elsewhere):
                     continue
-                named = [" ".join(n.text.split()) for n in group.notes if n.targets]
-                more = f" and {len(named) - 4} more" if len(named) > 4 else ""
                 yield Hit(
                     (row.n,),
-                    f"{row.code} has a 'code first' note on {group.source} (such as {'; '.join(named[:4])}{more}); "
+                    f"{row.code} has a 'code first' note on {group.source} (such as {group.examples}); "
                     "no such code is on the chart.",
                 )
             elif all(o.n > row.n for o in etiology):
@@ -336,6 +351,7 @@ _NEEDS_ANY = tuple(p for needs, _, _, _ in REQUIRED_ADDITIONAL for p in needs)
     category=SEQ,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.C.9.a.2",
+    needs_categories={p[:3] for p in _NEEDS_ANY},
 )
 def use_additional(ctx: Context) -> Iterator[Hit]:
     valid = ctx.valid_rows
@@ -386,6 +402,7 @@ def first_listed_only(key: str) -> bool:
     category=SEQ,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.C.21.c.16",
+    needs_categories={p[:3] for p in _FIRST_ONLY},
 )
 def z_first_listed(ctx: Context) -> Iterator[Hit]:
     for row in ctx.secondaries():
@@ -402,6 +419,7 @@ def z_first_listed(ctx: Context) -> Iterator[Hit]:
     category=SEQ,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.C.1.d",
+    needs_categories={"R65"},
 )
 def severe_sepsis(ctx: Context) -> Iterator[Hit]:
     p = ctx.principal
@@ -427,6 +445,7 @@ def _chapter16(key: str) -> bool:
     category=SEQ,
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.C.15.n.1, I.C.15.n.3",
+    needs_categories={"O80"},
 )
 def normal_delivery(ctx: Context) -> Iterator[Hit]:
     valid = ctx.valid_rows
@@ -462,8 +481,12 @@ _DELIVERY_PCS = ("10D0", "10E0")
     guideline_ref="ICD-10-CM chapter 15 and 16 notes; Guidelines I.C.15.b.5, I.C.16.a.1",
 )
 def record_type(ctx: Context) -> Iterator[Hit]:
-    valid = ctx.valid_rows
     kind = ctx.chart.record_type
+    # Only chapter-15 (O), chapter-16 (P) and outcome-of-delivery (Z37) rows concern this rule,
+    # besides delivery procedures on a maternal or unstated record.
+    valid = [r for r in ctx.valid_rows if r.cat[0] in "OP" or r.cat == "Z37"]
+    if not valid and kind in {RecordType.NEWBORN, RecordType.OTHER}:
+        return
     if kind is not None and kind is not RecordType.MATERNAL:
         rows = [r for r in valid if _chapter15(r.key)]
         if rows:
@@ -515,7 +538,7 @@ def _excludes(ctx: Context, kind: NoteKind) -> Iterator[tuple[Row, Row, str, str
     by_cat = ctx.valid_by_cat
     present = by_cat.keys()
     done: set[tuple[int, int]] = set()
-    for a in ctx.valid_rows:
+    for a in ctx.pair_rows:  # the valid rows with a note naming a category on the chart
         index = a.ex1 if kind is NoteKind.EXCLUDES1 else a.ex2
         if not index or index.keys().isdisjoint(present):  # the usual case: nothing to compare
             continue
@@ -539,6 +562,7 @@ def _excludes(ctx: Context, kind: NoteKind) -> Iterator[tuple[Row, Row, str, str
     severity=ERROR,
     guideline_ref="ICD-10-CM Guidelines I.A.12.a",
     overridable=True,
+    needs=("pair_rows",),
 )
 def excludes1(ctx: Context) -> Iterator[Hit]:
     for a, b, source, text in _excludes(ctx, NoteKind.EXCLUDES1):
@@ -555,6 +579,7 @@ def excludes1(ctx: Context) -> Iterator[Hit]:
     category=COM,
     severity=INFO,
     guideline_ref="ICD-10-CM Guidelines I.A.12.b",
+    needs=("pair_rows",),
 )
 def excludes2(ctx: Context) -> Iterator[Hit]:
     for a, b, source, text in _excludes(ctx, NoteKind.EXCLUDES2):
@@ -565,16 +590,9 @@ def excludes2(ctx: Context) -> Iterator[Hit]:
         )
 
 
-_UNCOMPLICATED = ("without complication", "uncomplicated")
-_uncomplicated_titles: dict[str, bool] = {}
-
-
 def _uncomplicated(row: Row) -> bool:
-    flag = _uncomplicated_titles.get(row.key)
-    if flag is None:
-        title = row.title.lower()
-        flag = _uncomplicated_titles[row.key] = any(t in title for t in _UNCOMPLICATED)
-    return flag
+    """The title says "without complication(s)" or "uncomplicated" (a per-code fact, cached)."""
+    return row.facts.uncomplicated
 
 
 @rule(
@@ -585,6 +603,8 @@ def _uncomplicated(row: Row) -> bool:
     guideline_ref="ICD-10-CM tabular titles; Guidelines I.C.4.a",
 )
 def contradictory(ctx: Context) -> Iterator[Hit]:
+    if len(ctx.valid_by_cat) == len(ctx.valid_rows):
+        return  # every category holds one row: no pair to compare
     for family in ctx.valid_by_cat.values():
         if len(family) < 2:
             continue
@@ -686,19 +706,9 @@ def mce_unspecified(ctx: Context) -> Iterator[Hit]:
 # --- Severity and comorbidity ----------------------------------------------------------------
 
 
-def _severity_rows(ctx: Context) -> Iterator[tuple[Row, DxSeverity]]:
-    drg = ctx.drg
-    if drg is None:
-        return
-    for i, sev in enumerate(drg.rows):
-        if i == 0 or sev.level == "NONE" or i >= len(ctx.claim_rows):
-            continue
-        yield ctx.claim_rows[i], sev
-
-
 @rule("R-DRG-01", "CC / MCC secondary", category=COM, severity=INFO, guideline_ref="CMS Tables 6I, 6J")
 def cc_mcc(ctx: Context) -> Iterator[Hit]:
-    for row, sev in _severity_rows(ctx):
+    for row, sev in ctx.severity_rows:
         if not sev.excluded:
             yield Hit((row.n,), f"{row.label()} is a{'n' if sev.level == 'MCC' else ''} {sev.level}.")
 
@@ -706,7 +716,7 @@ def cc_mcc(ctx: Context) -> Iterator[Hit]:
 @rule("R-DRG-02", "CC / MCC excluded", category=COM, severity=WARNING, guideline_ref="CMS Table 6K")
 def cc_excluded(ctx: Context) -> Iterator[Hit]:
     principal = ctx.principal
-    for row, sev in _severity_rows(ctx):
+    for row, sev in ctx.severity_rows:
         if not sev.excluded or principal is None:
             continue
         if sev.exclusion == "died":
@@ -735,11 +745,20 @@ def ms_drg(ctx: Context) -> Iterator[Hit]:
         yield Hit((row.n,), f"Correcting row {row.n} ({row.code}) changes the MS-DRG: {change}.")
 
 
-def _categories(mapping: dict[str, tuple[int, ...]] | None, ctx: Context) -> tuple[tuple[int, ...], str]:
+def _categories(mapping: Mapping[str, tuple[int, ...]], ctx: Context) -> tuple[tuple[int, ...], str]:
+    """All chart rows of the categories, and "name (row 3, 5); …" by category name."""
     rows: set[int] = set()
     parts: list[str] = []
-    for name, idx in sorted((mapping or {}).items()):
-        chart_rows = sorted({ctx.claim_rows[i].n for i in idx if i < len(ctx.claim_rows)})
+    claim_rows = ctx.claim_rows
+    size = len(claim_rows)
+    for name in sorted(mapping):
+        positions = mapping[name]
+        if len(positions) == 1 and positions[0] < size:  # the usual category: one row
+            n = claim_rows[positions[0]].n
+            rows.add(n)
+            parts.append(f"{name} (row {n})")
+            continue
+        chart_rows = sorted({claim_rows[i].n for i in positions if i < size})
         rows.update(chart_rows)
         parts.append(f"{name} (row {_join(chart_rows)})")
     return tuple(sorted(rows)), "; ".join(parts)
@@ -756,7 +775,7 @@ def charlson(ctx: Context) -> Iterator[Hit]:
     com = ctx.comorbidity
     if com is None or not com.charlson_rows:
         return
-    rows, parts = _categories(dict(com.charlson_rows), ctx)
+    rows, parts = _categories(com.charlson_rows, ctx)
     yield Hit(
         rows,
         f"Charlson comorbidity index {com.charlson_index} (age-adjusted {com.charlson_age_adjusted}): {parts}.",
@@ -774,7 +793,7 @@ def elixhauser(ctx: Context) -> Iterator[Hit]:
     com = ctx.comorbidity
     if com is None or not com.elixhauser_rows:
         return
-    rows, parts = _categories(dict(com.elixhauser_rows), ctx)
+    rows, parts = _categories(com.elixhauser_rows, ctx)
     yield Hit(
         rows,
         f"Elixhauser measures (AHRQ Refined in-hospital mortality index {com.elixhauser_mortality}): {parts}.",
