@@ -50,11 +50,12 @@ class Services:
             self.embedded_pg.stop()
 
     def shutdown_private(self) -> None:
-        """Stop, then shut the embedded Redis down too, whoever is still connected.
+        """Stop, then shut the embedded servers down too, whoever is still attached.
 
         Only for services on a private, temporary ``SMARTCODERS_HOME`` that no other process
         shares (the test suite): ``stop`` leaves a Redis running while another client is
-        connected, and this process's own Redis client still is.
+        connected, as this process's own Redis client still is, and PostgreSQL running while a
+        process that attached to it was killed before it could let go.
         """
         from datalayer.redis_client import get_redis
 
@@ -64,7 +65,7 @@ class Services:
         self.shutdown_embedded()
 
     def shutdown_embedded(self) -> None:
-        """Shut the embedded servers down, leaving the process's engine and Redis client alone.
+        """Shut the embedded servers down now, leaving the process's engine and Redis client alone.
 
         For a private runtime inside a process that runs another one (a benchmark run by the
         suite), once ``connections_restored`` has put the process's own engine and client back
@@ -74,7 +75,7 @@ class Services:
         if self.embedded_redis is not None:
             self.embedded_redis.shutdown()
         if self.embedded_pg is not None:
-            self.embedded_pg.stop()
+            self.embedded_pg.shutdown()
 
 
 @contextlib.contextmanager

@@ -36,7 +36,20 @@ class EmbeddedPostgres:
     handle: Any
 
     def stop(self) -> None:
+        """Let go of the server; pgserver stops it once no other process that attached is left."""
         self.handle.cleanup()
+
+    def shutdown(self) -> None:
+        """Stop the server now, whoever else attached (a private, temporary home only).
+
+        pgserver counts attached processes in a list on disk; one killed with SIGKILL (the import
+        crash test's CLI) never takes itself off, so ``stop`` would leave the server running
+        after the last real user is gone.
+        """
+        self.handle.global_process_id_list.put([os.getpid()])  # this process is the last one
+        # KeyError: ``stop`` already stopped it as the last handle (pgserver forgot the instance).
+        with contextlib.suppress(KeyError):
+            self.handle.cleanup()
 
 
 def _with_database(url: str, user: str, database: str) -> str:
