@@ -6,11 +6,15 @@
 #   make notebooks  JupyterLab on notebooks/ (set SMARTCODERS_METRICS_PARQUET or SMARTCODERS_METRICS_ORG first)
 #
 # Override the interpreter with `make PYTHON=/path/to/python3.12 …`; pass pytest options with
-# `make test PYTEST_ARGS="-k login -x"`.
+# `make test PYTEST_ARGS="-k login -x"`. The suite runs in TEST_WORKERS pytest-xdist processes
+# (default: one per CPU this process may use, at most 4), each test file whole in one of them, each with its
+# own embedded PostgreSQL, Redis and live server; `make test TEST_WORKERS=0` runs it in this
+# process alone.
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && n=4; echo $$n)
 
 # Arguments that make a Python exit 0 only if it is 3.12 or newer.
 IS_PY312 := -c 'import sys; sys.exit(sys.version_info < (3, 12))'
@@ -51,7 +55,7 @@ run: install
 
 # pytest's exit status 5 means "no tests collected": make fails on it, and says why.
 test: install
-	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit $$status
 
