@@ -88,16 +88,10 @@ class AssignPage(SecurePage):
             label="Import", options={"All imports": ""}, value="", width=210, css_classes=["sc-f-import"]
         )
         self.sort = pmui.Select(label="Sort", options=SORTS, value="created", width=190, css_classes=["sc-f-sort"])
-        self.table = pn.widgets.Tabulator(
-            cl.empty_frame(COLUMNS),  # the columns up front: Tabulator keeps its first ones
-            disabled=True,
+        self.table = cl.chart_table(
+            COLUMNS,
             selectable="checkbox",
-            show_index=False,
-            sizing_mode="stretch_width",
-            layout="fit_columns",
-            css_classes=["sc-assign-table"],
-            stylesheets=[cl.TABLE_CSS],
-            formatters={"Status": {"type": "html"}, "Encounter": {"type": "html"}},
+            css_class="sc-assign-table",
             widths={
                 "Status": 150,
                 "Patient": 95,
@@ -107,8 +101,6 @@ class AssignPage(SecurePage):
                 "Coder": 150,
                 "Imported": 115,
             },
-            configuration={"columnDefaults": {"headerSort": False}},
-            loading=True,
         )
         self.table.param.watch(self._selection_changed, "selection")
         self.empty = pn.pane.HTML("", sizing_mode="stretch_width", visible=False, css_classes=["sc-assign-empty"])

@@ -36,6 +36,7 @@ from app.services import sampling
 from app.services.chart_types import ChartView
 from app.validation import ValidationResult
 from pages import chart_facts, chart_panels
+from pages import chart_lists as cl
 from pages.base import SecurePage, busy
 from pages.chart_coding import CodingDesk
 from pages.chart_grid import CodeGrid
@@ -247,11 +248,8 @@ class ChartPage(SecurePage):
         self.desk.lock()
         self.heading.object = chart_panels.heading_html(view, self.principal)
         self._notify(f"{sampling.submit_message(view.status.value)} Taking you back to your queue…", "success")
-        location = pn.state.location
-        if location is not None:
-            location.reload = True
-            outcome = "accepted" if view.status.value == "completed" else "audit"
-            location.param.update(pathname="/queue", search=f"?submitted={outcome}")
+        outcome = "accepted" if view.status.value == "completed" else "audit"
+        cl.navigate("/queue", f"?submitted={outcome}")
         return True
 
     # -- layout -------------------------------------------------------------------------------------

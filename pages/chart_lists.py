@@ -103,6 +103,28 @@ def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return frame(dict.fromkeys(columns, ()))
 
 
+def chart_table(
+    columns: Sequence[str], *, widths: dict[str, int], css_class: str, selectable: bool | str = False
+) -> pn.widgets.Tabulator:
+    """A read-only list of charts (``/queue``, ``/assign``): its columns up front (Tabulator keeps
+    its first ones), HTML in the status and encounter cells, no header sorting (the database
+    sorts), and a loading overlay until the page's first load fills it."""
+    return pn.widgets.Tabulator(
+        empty_frame(columns),
+        disabled=True,
+        selectable=selectable,
+        show_index=False,
+        sizing_mode="stretch_width",
+        layout="fit_columns",
+        css_classes=[css_class],
+        stylesheets=[TABLE_CSS],
+        formatters={"Status": {"type": "html"}, "Encounter": {"type": "html"}},
+        widths=widths,
+        configuration={"columnDefaults": {"headerSort": False}},
+        loading=True,
+    )
+
+
 def resync(widget: Any) -> None:
     """Send a select's value again after its option labels changed (the browser matches by label)."""
     widget.param.trigger("value")

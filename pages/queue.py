@@ -129,16 +129,10 @@ class QueuePage(SecurePage):
         self.clear = pmui.Button(label="Clear filters", variant="text", css_classes=["sc-clear-filters"])
         self.clear.on_click(self._clear)
         self.returned = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["sc-returned-list"], visible=False)
-        self.table = pn.widgets.Tabulator(
-            cl.empty_frame(COLUMNS),  # the columns up front: Tabulator keeps its first ones
-            disabled=True,
+        self.table = cl.chart_table(
+            COLUMNS,
             selectable=False,
-            show_index=False,
-            sizing_mode="stretch_width",
-            layout="fit_columns",
-            css_classes=["sc-queue-table"],
-            stylesheets=[cl.TABLE_CSS],
-            formatters={"Encounter": {"type": "html"}, "Status": {"type": "html"}},
+            css_class="sc-queue-table",
             widths={
                 "Status": 130,
                 "Patient": 85,
@@ -148,8 +142,6 @@ class QueuePage(SecurePage):
                 "Codes": 65,
                 "In queue": 100,
             },
-            configuration={"columnDefaults": {"headerSort": False}},
-            loading=True,
         )
         self.table.on_click(self._open)
         self.empty = pn.pane.HTML("", sizing_mode="stretch_width", visible=False, css_classes=["sc-queue-empty"])
