@@ -10,12 +10,13 @@ with one small patch per change. The browser applies an edit at once and sends i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import param
 from panel.custom import JSComponent
+
+from pages.components import DictMessages
 
 _CSS = """
 :host { display: block; width: 100%; }
@@ -145,7 +146,7 @@ _CSS = """
 """
 
 
-class CodeGrid(JSComponent):
+class CodeGrid(DictMessages, JSComponent):
     rows = param.List(default=[], doc="The code rows, diagnoses then procedures (Workspace.rows_json)")
     notes = param.Dict(default={}, doc="uid -> findings, badges and supervisor notes for that row")
     editable = param.Boolean(default=False, doc="Whether the signed-in user may change the codes")
@@ -157,14 +158,6 @@ class CodeGrid(JSComponent):
     _esm: ClassVar[Path] = Path(__file__).with_name("chart_grid.js")
     _bundle: ClassVar[Path] = _esm
     _stylesheets: ClassVar[list[str]] = [_CSS]
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)  # type: ignore[no-untyped-call]  # param.Parameterized is untyped
-        self.on_message: Callable[[dict[str, Any]], None] | None = None
-
-    def _handle_msg(self, msg: Any) -> None:
-        if isinstance(msg, dict) and self.on_message is not None:
-            self.on_message(msg)
 
     def focus_search(self) -> None:
         self._send_msg({"focus": "search"})

@@ -19,7 +19,7 @@ through ``app.services.feedback``; a refused one is said next to the button that
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
@@ -37,6 +37,7 @@ from app.services.feedback import CoderCounts, DisputedFinding, DisputeQueue, Fe
 from pages import chart_lists as cl
 from pages.base import SecurePage
 from pages.chart_workspace import VERDICTS
+from pages.components import DictMessages
 
 ACCURACY_TARGET: Final = 0.95
 EMPTY_FEEDBACK: Final = {
@@ -131,7 +132,7 @@ TITLE_CSS: Final = """
 """
 
 
-class FeedbackList(JSComponent):
+class FeedbackList(DictMessages, JSComponent):
     """The list itself (``feedback_list.js``); ``on_message`` receives its buttons' messages."""
 
     mode = param.String(default="coder", doc="coder (feedback received) or supervisor (open disputes)")
@@ -145,14 +146,6 @@ class FeedbackList(JSComponent):
     _esm: ClassVar[Path] = Path(__file__).with_name("feedback_list.js")
     _bundle: ClassVar[Path] = _esm
     _stylesheets: ClassVar[list[str]] = [CSS]
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)  # type: ignore[no-untyped-call]  # param.Parameterized is untyped
-        self.on_message: Callable[[dict[str, Any]], None] | None = None
-
-    def _handle_msg(self, msg: Any) -> None:
-        if isinstance(msg, dict) and self.on_message is not None:
-            self.on_message(msg)
 
 
 # -- wording -------------------------------------------------------------------------------------------
