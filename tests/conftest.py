@@ -213,6 +213,12 @@ def new_client(live_server: LiveServer) -> Iterator[Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108 - quiets pgserver's RuntimeDirWarning
+    from playwright.sync_api import expect
+
+    # Playwright's `expect` waits 5 s by default, apart from the pages' own default timeouts. The
+    # suite runs two workers on two shared cores, where a page round trip can take seconds: wait
+    # as long as the pages do. A passing check returns as soon as it holds.
+    expect.set_options(timeout=15_000)
 
 
 ROOT = Path(__file__).resolve().parent.parent
