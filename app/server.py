@@ -23,6 +23,7 @@ from app.http.base import XSRF_COOKIE
 from app.http.headers import make_transform
 from app.http.routes import tornado_patterns
 from app.logs import get_logger
+from app.security.tokens import read_signed_cookie
 from pages.base import build
 from pages.identity import IdentityHandler, session_identity
 from pages.registry import NAV, PAGES, page_for
@@ -41,8 +42,11 @@ class SessionAuth(AuthProvider):
     @property
     def get_user(self) -> Any:
         def get_user(handler: RequestHandler) -> str | None:
-            raw = handler.get_signed_cookie(self._ctx.settings.cookie_name, max_age_days=1)
-            principal = self._ctx.auth.authenticate(raw.decode() if raw else None)
+            s = self._ctx.settings
+            token = read_signed_cookie(
+                s.cookie_name, handler.get_cookie(s.cookie_name), s.cookie_secrets, max_age_days=1
+            )
+            principal = self._ctx.auth.authenticate(token)
             return str(principal.user_id) if principal else None
 
         return get_user

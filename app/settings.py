@@ -286,6 +286,20 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         secret=True,
     ),
     SettingSpec(
+        "JWT_SECRET_PREVIOUS",
+        _secret,
+        None,
+        "The previous JWT_SECRET, still accepted for sessions it signed while set (key rotation); unset it after SESSION_ABSOLUTE_HOURS",
+        secret=True,
+    ),
+    SettingSpec(
+        "COOKIE_SECRET_PREVIOUS",
+        _secret,
+        None,
+        "The previous COOKIE_SECRET, still accepted for cookies and CSRF tokens it signed while set (key rotation); unset it after SESSION_ABSOLUTE_HOURS",
+        secret=True,
+    ),
+    SettingSpec(
         "SESSION_SECRET",
         _secret,
         GENERATED,
@@ -515,6 +529,8 @@ class Settings:
     use_xheaders: bool
     jwt_secret: Secret
     cookie_secret: Secret
+    jwt_secret_previous: Secret | None
+    cookie_secret_previous: Secret | None
     session_secret: Secret
     webhook_signing_secret: Secret
     webhook_signing_secret_previous: Secret | None
@@ -568,6 +584,16 @@ class Settings:
     log_format: str
     smartcoders_demo_password: Secret | None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def jwt_secrets(self) -> tuple[str, ...]:
+        """The key that signs session JWTs, then the previous one while a rotation is under way."""
+        return _with_previous(self.jwt_secret, self.jwt_secret_previous)
+
+    @property
+    def cookie_secrets(self) -> tuple[str, ...]:
+        """The key that signs cookies and CSRF tokens, then the previous one during a rotation."""
+        return _with_previous(self.cookie_secret, self.cookie_secret_previous)
 
     @property
     def is_production(self) -> bool:
@@ -638,6 +664,10 @@ def _dev_secret(home: Path, name: str) -> Secret:
     return Secret(stored[name])
 
 
+def _with_previous(current: Secret, previous: Secret | None) -> tuple[str, ...]:
+    return (current.get(),) if previous is None else (current.get(), previous.get())
+
+
 def _weak(value: str) -> bool:
     return (
         len(value) < MIN_SECRET_LENGTH
@@ -647,12 +677,23 @@ def _weak(value: str) -> bool:
     )
 
 
-def _previous_webhook_secret_problems(settings: Settings) -> list[str]:
-    """Production: a rotation's previous webhook secret, while still accepted, must be strong too."""
-    previous = settings.webhook_signing_secret_previous
-    if previous is None or not _weak(previous.get()):
-        return []
-    return [f"WEBHOOK_SIGNING_SECRET_PREVIOUS is weak: use at least {MIN_SECRET_LENGTH} random characters"]
+def _previous_secret_problems(settings: Settings) -> list[str]:
+    """Production: a rotation's previous secret, while still accepted, must be strong too, and not
+    the current one (a rotation that rotated nothing)."""
+    problems: list[str] = []
+    for name, current in (
+        ("JWT_SECRET", settings.jwt_secret),
+        ("COOKIE_SECRET", settings.cookie_secret),
+        ("WEBHOOK_SIGNING_SECRET", settings.webhook_signing_secret),
+    ):
+        previous = getattr(settings, f"{name.lower()}_previous")
+        if previous is None:
+            continue
+        if _weak(previous.get()):
+            problems.append(f"{name}_PREVIOUS is weak: use at least {MIN_SECRET_LENGTH} random characters")
+        elif previous.get() == current.get():
+            problems.append(f"{name}_PREVIOUS must differ from {name}: it is the key being retired")
+    return problems
 
 
 def _delivery_problems(settings: Settings) -> list[str]:
@@ -701,7 +742,7 @@ def _check(settings: Settings) -> None:
             elif value in seen:
                 problems.append(f"{name} must differ from the other secrets")
             seen.add(value)
-        problems.extend(_previous_webhook_secret_problems(settings))
+        problems.extend(_previous_secret_problems(settings))
         if not settings.uses_tls:
             problems.append("APP_URL must be https:// in production")
         if settings.database_url is None:

@@ -16,10 +16,10 @@ from uuid import UUID
 import panel as pn
 from bokeh.application.handlers.handler import Handler
 from bokeh.document import Document
-from tornado.web import decode_signed_value
 
 from app.authz import Principal
 from app.context import AppContext
+from app.security.tokens import read_signed_cookie
 
 PAYLOAD_KEY = "sc_identity"
 
@@ -35,10 +35,10 @@ class IdentityHandler(Handler):
     def process_request(self, request: Any) -> dict[str, Any]:
         s = self._ctx.settings
         morsel = request.cookies.get(s.cookie_name)
-        claims = None
-        if morsel is not None:
-            raw = decode_signed_value(s.cookie_secret.get(), s.cookie_name, morsel.value, max_age_days=1)
-            claims = self._ctx.auth.verified_claims(raw.decode() if raw else None)
+        token = read_signed_cookie(
+            s.cookie_name, morsel.value if morsel is not None else None, s.cookie_secrets, max_age_days=1
+        )
+        claims = self._ctx.auth.verified_claims(token)
         if claims is None:
             return {PAYLOAD_KEY: None}
         return {PAYLOAD_KEY: {"sub": str(claims.user_id), "org": str(claims.org_id), "sid": str(claims.session_id)}}

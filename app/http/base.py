@@ -27,6 +27,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.logs import bind_context, get_logger, new_request_id
+from app.security.tokens import read_signed_cookie
 
 log = get_logger(__name__)
 
@@ -99,8 +100,8 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- session cookie -----------------------------------------------------------------
 
     def _session_token(self) -> str | None:
-        raw = self.get_signed_cookie(self.ctx.settings.cookie_name, max_age_days=1)
-        return raw.decode() if raw else None
+        s = self.ctx.settings
+        return read_signed_cookie(s.cookie_name, self.get_cookie(s.cookie_name), s.cookie_secrets, max_age_days=1)
 
     def set_session(self, token: str, csrf: str) -> None:
         s = self.ctx.settings

@@ -15,6 +15,7 @@ from typing import Final
 from uuid import UUID
 
 import jwt
+from tornado.web import decode_signed_value
 
 ISSUER: Final = "smartcoders"
 AUDIENCE: Final = "smartcoders-web"
@@ -47,8 +48,20 @@ def encode(claims: SessionClaims, secret: str) -> str:
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def decode(token: str, secret: str) -> SessionClaims | None:
-    """The verified claims, or None for any invalid token (never raises)."""
+def decode(token: str, secrets: tuple[str, ...]) -> SessionClaims | None:
+    """The verified claims, or None for any invalid token (never raises).
+
+    ``secrets``: the current key first, then the previous one during a rotation (a token it
+    signed stays valid until it expires or its session ends).
+    """
+    for secret in secrets:
+        claims = _decode(token, secret)
+        if claims is not None:
+            return claims
+    return None
+
+
+def _decode(token: str, secret: str) -> SessionClaims | None:
     try:
         payload = jwt.decode(
             token,
@@ -77,7 +90,22 @@ def csrf_token(session_id: UUID, secret: str) -> str:
     return hmac.new(secret.encode(), f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_matches(session_id: UUID, secret: str, presented: str | None) -> bool:
+def csrf_matches(session_id: UUID, secrets: tuple[str, ...], presented: str | None) -> bool:
+    """Whether ``presented`` is the session's token under the current key or, during a rotation,
+    the previous one (pages opened before the rotation keep working)."""
     if not presented:
         return False
-    return hmac.compare_digest(csrf_token(session_id, secret), presented)
+    return any(hmac.compare_digest(csrf_token(session_id, secret), presented) for secret in secrets)
+
+
+def read_signed_cookie(name: str, value: str | None, secrets: tuple[str, ...], *, max_age_days: float) -> str | None:
+    """A Tornado-signed cookie's value, verified with the current key or, during a rotation, the
+    previous one; None when it verifies with neither. Cookies are always signed with the current
+    key (``RequestHandler.set_signed_cookie``)."""
+    if not value:
+        return None
+    for secret in secrets:
+        raw = decode_signed_value(secret, name, value, max_age_days=max_age_days)
+        if raw is not None:
+            return raw.decode()
+    return None

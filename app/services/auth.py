@@ -195,14 +195,14 @@ class AuthService:
         """The principal for a session JWT, or None: bad token, revoked, expired or deactivated."""
         if not token:
             return None
-        claims = tokens.decode(token, self.settings.jwt_secret.get())
+        claims = tokens.decode(token, self.settings.jwt_secrets)
         if claims is None:
             return None
         return self.resume(org_id=claims.org_id, user_id=claims.user_id, session_id=claims.session_id, touch=touch)
 
     def verified_claims(self, token: str | None) -> tokens.SessionClaims | None:
         """Cryptographic check only (no database): for the Bokeh session-token payload."""
-        return tokens.decode(token, self.settings.jwt_secret.get()) if token else None
+        return tokens.decode(token, self.settings.jwt_secrets) if token else None
 
     def ended_by_logout(self, *, org_id: UUID, session_id: UUID) -> bool:
         """Whether the session ended because its user signed out (an open page then says so)."""
@@ -251,7 +251,7 @@ class AuthService:
         return tokens.csrf_token(principal.session_id, self.settings.cookie_secret.get())
 
     def csrf_matches(self, principal: Principal, presented: str | None) -> bool:
-        return tokens.csrf_matches(principal.session_id, self.settings.cookie_secret.get(), presented)
+        return tokens.csrf_matches(principal.session_id, self.settings.cookie_secrets, presented)
 
     def logout(self, principal: Principal, *, client_ip: str | None = None) -> None:
         with org_scope(principal.org_id) as scope:
