@@ -121,7 +121,10 @@ class UsersPage(SecurePage):
         enabled = user is not None
         for widget in (self.edit_role, self.save_role, self.toggle):
             widget.disabled = not enabled
-        self.resend.disabled = user is None or user.has_password or not user.is_active
+        self.resend.disabled = user is None or not user.is_active
+        self.resend.label = (
+            "Send password reset link" if user is not None and user.has_password else "Resend invitation"
+        )
         if user is None:
             self.selected_label.object = (
                 '<p class="sc-muted">Select a user in the table to change their role or access.</p>'
@@ -201,6 +204,14 @@ class UsersPage(SecurePage):
         )
 
     async def _resend(self, _: object) -> None:
+        user = self._target()
+        if user is not None and user.has_password:
+            await self._run(
+                self.resend,
+                lambda p, u: user_actions.send_password_reset(p, u.id, settings=self.ctx.settings),
+                "{name} was sent a link to choose a new password (valid 72 hours).",
+            )
+            return
         await self._run(
             self.resend,
             lambda p, u: user_actions.resend_invitation(p, u.id, settings=self.ctx.settings),

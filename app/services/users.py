@@ -99,30 +99,58 @@ def create_user(
 
 
 def resend_invitation(principal: Principal, user_id: UUID, *, settings: Settings, client_ip: str | None = None) -> str:
+    """A new invitation link for a user who has not set a password yet (the old links stop working)."""
+    return _send_password_link(principal, user_id, settings=settings, client_ip=client_ip, reset=False)
+
+
+def send_password_reset(
+    principal: Principal, user_id: UUID, *, settings: Settings, client_ip: str | None = None
+) -> str:
+    """A link to choose a new password, for a user who forgot theirs (there is no self-service
+    reset: a manager vouches for the request). The current password keeps working until the link
+    is used; using it signs the user out everywhere."""
+    return _send_password_link(principal, user_id, settings=settings, client_ip=client_ip, reset=True)
+
+
+def _send_password_link(
+    principal: Principal, user_id: UUID, *, settings: Settings, client_ip: str | None, reset: bool
+) -> str:
     principal.require(Permission.USERS_MANAGE)
     now = datetime.now(UTC)
     with user_scope(principal.org_id, principal.user_id) as scope:
         user = users.get(scope, user_id)
-        if user.has_password:
-            raise Conflict(f"{user.name} has already set a password.")
         if not user.is_active:
             raise Conflict(f"{user.name} is deactivated.")
+        if user.has_password and not reset:
+            raise Conflict(f"{user.name} has already set a password.")
+        if reset and not user.has_password:
+            raise Conflict(f"{user.name} has not set a password yet: resend the invitation instead.")
         org = orgs.get(scope)
         invitations.revoke_open_for_user(scope, user.id, now)
         token = _issue_invitation(scope, user_id=user.id, created_by=principal.user_id, now=now)
+        link = f"{settings.app_url}/invite?token={token}"
+        if reset:
+            subject = "Choose a new SmartCoders password"
+            body = (
+                f"Hello {user.name},\n\n{principal.name} sent you a link to choose a new password for "
+                f"SmartCoders at {org.name} (valid 72 hours):\n{link}\n\nYour current password works "
+                "until you use it. If you did not ask for this, tell your manager.\n"
+            )
+        else:
+            subject = f"You're invited to {org.name} on SmartCoders"
+            body = (
+                f"Hello {user.name},\n\nHere is a new link to set your SmartCoders password (valid 72 hours):\n{link}\n"
+            )
         emails.enqueue(
             scope,
             to=user.email,
-            template="invitation",
-            subject=f"You're invited to {org.name} on SmartCoders",
-            body=(
-                f"Hello {user.name},\n\nHere is a new link to set your SmartCoders password "
-                f"(valid 72 hours):\n{settings.app_url}/invite?token={token}\n"
-            ),
+            template="password_reset" if reset else "invitation",
+            subject=subject,
+            body=body,
         )
         audit.record(
             scope,
-            action="user_invitation_resent",
+            action="user_password_reset_sent" if reset else "user_invitation_resent",
             actor=_actor(principal, client_ip),
             object_type="user",
             object_id=user.id,
@@ -311,11 +339,14 @@ def accept_invitation(token: str, *, password: str, confirm: str, hasher: Hasher
         if not invitations.mark_used(scope, inv.id, now) or not user.is_active:
             raise NotFound("This invitation link is invalid or has expired. Ask your manager for a new one.")
         users.set_password(scope, user.id, hasher.hash(password), now)
+        # A reset link used: whoever held a session with the old password is signed out.
+        revoked = sessions.revoke_for_user(scope, user.id, now=now, reason="password_changed")
         audit.record(
             scope,
             action="user_invitation_accepted",
             actor=Actor(user.id, user.role, client_ip),
             object_type="user",
             object_id=user.id,
+            details={"sessions_revoked": revoked},
         )
         return user.email
