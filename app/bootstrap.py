@@ -22,6 +22,9 @@ class Runtime:
     ctx: AppContext
 
     def stop(self) -> None:
+        from app.services.live_counters import stop_hub
+
+        stop_hub()  # its thread reads the database the services are about to stop
         self.ctx.executor.shutdown(wait=False, cancel_futures=True)
         self.services.stop()
 

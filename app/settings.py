@@ -372,6 +372,12 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         RateLimit(300, 900),
         "Login and registration attempts per client IP, as N/SECONDS",
     ),
+    SettingSpec(
+        "TWO_STEP_LIMIT",
+        RateLimit.parse,
+        RateLimit(5, 900),
+        "One-time codes tried per account at the second sign-in step, as N/SECONDS",
+    ),
     SettingSpec("PASSWORD_HASH_MEMORY_KIB", _positive_int, 65536, "argon2id memory cost in KiB (OWASP floor 19456)"),
     SettingSpec("PASSWORD_HASH_TIME_COST", _positive_int, 3, "argon2id iterations (OWASP floor 2)"),
     SettingSpec("PASSWORD_HASH_PARALLELISM", _positive_int, 4, "argon2id lanes"),
@@ -544,6 +550,7 @@ class Settings:
     login_limit_account: RateLimit
     login_limit_account_ip: RateLimit
     login_limit_ip: RateLimit
+    two_step_limit: RateLimit
     password_hash_memory_kib: int
     password_hash_time_cost: int
     password_hash_parallelism: int

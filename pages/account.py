@@ -18,10 +18,12 @@ import panel_material_ui as pmui
 
 from app.authz import ROLE_LABELS, Permission, Principal
 from app.errors import NotAuthenticated, ValidationFailed
+from app.services import two_step
 from app.services import users as user_actions
 from app.services.users import AccountOverview
 from pages.base import SecurePage, busy
 from pages.feedback_panel import FeedbackPanel
+from pages.two_step_card import TwoStepCard
 
 FEEDBACK_SHOWN: Final = 10  # to acknowledge first, then newest; the API pages through all
 
@@ -71,7 +73,11 @@ class AccountPage(SecurePage):
             sizing_mode="stretch_width",
             css_classes=["sc-password-notice"],
         )
-        self._show(user_actions.account_overview(self.principal))
+        overview = user_actions.account_overview(self.principal)
+        self._show(overview)
+        self.two_step = TwoStepCard(
+            self, organisation=overview.organization, enabled_at=two_step.status(self.principal)
+        )
         # Coders: the feedback they received, read while the page is built (pages/feedback_panel.py).
         self.feedback = (
             FeedbackPanel(self, title="Feedback received", limit=FEEDBACK_SHOWN, collapsible=False, now=True)
@@ -175,4 +181,5 @@ class AccountPage(SecurePage):
                 sizing_mode="stretch_width",
                 css_classes=["sc-card-section"],
             ),
+            self.two_step.panel,
         ]

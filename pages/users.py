@@ -12,6 +12,7 @@ import panel_material_ui as pmui
 
 from app.authz import ROLE_LABELS, Permission, Role
 from app.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
+from app.services import two_step
 from app.services import users as user_actions
 from datalayer.queries.users import User
 from pages.base import SecurePage, busy
@@ -82,6 +83,15 @@ class UsersPage(SecurePage):
         self.toggle.on_click(self._toggle_active)
         self.resend = pmui.Button(label="Resend invitation", disabled=True, variant="text", css_classes=["sc-resend"])
         self.resend.on_click(self._resend)
+        self.reset_two_step = pmui.Button(
+            label="Turn off two-step sign-in",
+            disabled=True,
+            visible=False,
+            variant="text",
+            color="error",
+            css_classes=["sc-reset-two-step"],
+        )
+        self.reset_two_step.on_click(self._reset_two_step)
         self.edit_notice = pmui.Alert(
             object="", alert_type="success", visible=False, sizing_mode="stretch_width", css_classes=["sc-edit-notice"]
         )
@@ -122,6 +132,8 @@ class UsersPage(SecurePage):
         for widget in (self.edit_role, self.save_role, self.toggle):
             widget.disabled = not enabled
         self.resend.disabled = user is None or not user.is_active
+        uses_two_step = user is not None and user.two_step
+        self.reset_two_step.param.update(visible=uses_two_step, disabled=not uses_two_step)
         self.resend.label = (
             "Send password reset link" if user is not None and user.has_password else "Resend invitation"
         )
@@ -218,13 +230,22 @@ class UsersPage(SecurePage):
             "A new invitation was sent to {name}.",
         )
 
+    async def _reset_two_step(self, _: object) -> None:
+        # For a user who lost their authenticator: they sign in with their password alone again
+        # and are signed out everywhere now.
+        await self._run(
+            self.reset_two_step,
+            lambda p, u: two_step.reset_for_user(p, u.id),
+            "Two-step sign-in is off for {name}; they were signed out everywhere.",
+        )
+
     def body(self) -> list[Any]:
         return [
             pmui.Paper(
                 pn.pane.HTML('<h2 class="sc-section">People in your organisation</h2>'),
                 self.table,
                 self.selected_label,
-                pn.Row(self.edit_role, self.save_role, self.toggle, self.resend, align="center"),
+                pn.Row(self.edit_role, self.save_role, self.toggle, self.resend, self.reset_two_step, align="center"),
                 self.edit_notice,
                 sizing_mode="stretch_width",
                 css_classes=["sc-card-section"],

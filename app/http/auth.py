@@ -13,8 +13,9 @@ import asyncio
 from app.authz import ROLE_HOME
 from app.errors import NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from app.http.base import PUBLIC, BaseHandler, safe_next
+from app.security.tokens import read_signed_cookie
 from app.services import users as user_actions
-from app.services.auth import LoginFailed
+from app.services.auth import CodeRejected, LoginFailed, SecondFactorRequired, TwoStepExpired
 
 LOGIN_FAILED_MESSAGE = LoginFailed.public_message
 REGISTERED_MESSAGE = (
@@ -80,17 +81,85 @@ class LoginHandler(BaseHandler):
             else:
                 self.redirect(f"/login?failed=1&next={_q(next_url)}", status=303)
             return
+        except SecondFactorRequired as pending:
+            self.start_two_step(pending, next_url)
+            return
         except ServiceUnavailable:
             # Redis did not answer: fail closed, no hash computed (C6).
             self.set_status(503)
             self.write_json({"error": {"code": "unavailable", "message": ServiceUnavailable.public_message}}, 503)
             return
-        self.set_session(result.token, result.csrf_token)
-        target = next_url if next_url != "/" else ROLE_HOME[result.principal.role]
-        if self.wants_json():
-            self.write_json({"redirect": target})
+        self.signed_in(result, next_url)
+
+
+class TwoStepHandler(BaseHandler):
+    """``/login/code``: the second step of a two-step sign-in, the code from the user's
+    authenticator app. Reached only with the pending-sign-in cookie the password step set."""
+
+    permission = PUBLIC
+
+    def _pending(self) -> str | None:
+        s = self.ctx.settings
+        name = self.two_step_cookie
+        return read_signed_cookie(name, self.get_cookie(name), s.cookie_secrets, max_age_days=1)
+
+    def _form(self, error: str = "", status: int = 200) -> None:
+        self.set_status(status)
+        self.render(
+            "code.html",
+            title="Enter your code",
+            next_url=safe_next(self.get_argument("next", None)),
+            error=error,
+            notice="",
+            script=False,
+        )
+
+    def get(self) -> None:
+        if self.principal is not None:
+            self.redirect(ROLE_HOME[self.principal.role])
+        elif self._pending() is None:
+            self.redirect("/login?notice=expired")
         else:
-            self.redirect(target, status=303)
+            self._form()
+
+    async def post(self) -> None:
+        code = self.get_body_argument("code", "")[:32]
+        next_url = safe_next(self.get_body_argument("next", None))
+        pending = self._pending()
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self.ctx.executor,
+                lambda: self.ctx.auth.complete_two_step(
+                    pending, code, client_ip=self.client_ip, user_agent=self.request.headers.get("User-Agent")
+                ),
+            )
+        except CodeRejected as exc:
+            if self.wants_json():
+                self.write_json({"error": {"code": "code_rejected", "message": exc.message}}, 401)
+            else:
+                self._form(exc.message, status=401)
+            return
+        except (TwoStepExpired, RateLimited) as exc:
+            self.clear_cookie(self.two_step_cookie, path="/")
+            if self.wants_json():
+                self.write_json({"error": {"code": "start_again", "message": exc.message}}, exc.status)
+            else:
+                self.set_status(exc.status)
+                self.render(
+                    "message.html",
+                    title="Sign in again",
+                    heading="Sign in again",
+                    message=exc.message,
+                    link_href="/login",
+                    link_text="Go to sign in",
+                )
+            return
+        except ServiceUnavailable:
+            self.write_json({"error": {"code": "unavailable", "message": ServiceUnavailable.public_message}}, 503)
+            return
+        self.clear_cookie(self.two_step_cookie, path="/")
+        self.signed_in(result, next_url)
 
 
 def _q(value: str) -> str:
@@ -236,14 +305,18 @@ class InviteHandler(BaseHandler):
                 script=False,
             )
             return
-        result = await loop.run_in_executor(
-            self.ctx.executor,
-            lambda: self.ctx.auth.login(
-                email=email,
-                password=password,
-                client_ip=self.client_ip,
-                user_agent=self.request.headers.get("User-Agent"),
-            ),
-        )
-        self.set_session(result.token, result.csrf_token)
-        self.redirect(ROLE_HOME[result.principal.role], status=303)
+        try:
+            result = await loop.run_in_executor(
+                self.ctx.executor,
+                lambda: self.ctx.auth.login(
+                    email=email,
+                    password=password,
+                    client_ip=self.client_ip,
+                    user_agent=self.request.headers.get("User-Agent"),
+                ),
+            )
+        except SecondFactorRequired as pending:
+            # A reset link sets the password; two-step sign-in stays on and is asked for (B14).
+            self.start_two_step(pending, "/")
+            return
+        self.signed_in(result, "/")

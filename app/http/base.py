@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 import tornado.web
 
-from app.authz import Permission, Principal
+from app.authz import ROLE_HOME, Permission, Principal
 from app.context import AppContext
 from app.errors import (
     CsrfFailed,
@@ -27,9 +27,11 @@ from app.errors import (
     ValidationFailed,
 )
 from app.logs import bind_context, get_logger, new_request_id
-from app.security.tokens import read_signed_cookie
+from app.security.tokens import TWO_STEP_LIFETIME_SECONDS, read_signed_cookie
 
 log = get_logger(__name__)
+
+TWO_STEP_COOKIE_DAYS = TWO_STEP_LIFETIME_SECONDS / 86400  # the pending sign-in's own lifetime
 
 PUBLIC: Final = "public"
 XSRF_COOKIE: Final = "_xsrf"
@@ -109,6 +111,40 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_signed_cookie(s.cookie_name, token, expires_days=None, httponly=True, **common)
         # The CSRF token is readable by our own scripts (double-submit), but bound to the session.
         self.set_cookie(XSRF_COOKIE, csrf, **common)
+
+    @property
+    def two_step_cookie(self) -> str:
+        """The pending-sign-in cookie between the password step and the code step."""
+        return f"{self.ctx.settings.cookie_name}_2step"
+
+    def start_two_step(self, pending: Any, next_url: str) -> None:
+        """The password was right and the account signs in in two steps: keep the pending sign-in
+        (``SecondFactorRequired.pending``) in a short-lived signed cookie and send the browser to
+        the code step. No session cookie is set."""
+        s = self.ctx.settings
+        self.set_signed_cookie(
+            self.two_step_cookie,
+            pending.pending,
+            expires_days=TWO_STEP_COOKIE_DAYS,
+            httponly=True,
+            path="/",
+            secure=s.uses_tls,
+            samesite="Lax",
+        )
+        target = "/login/code" + (f"?next={tornado.escape.url_escape(next_url)}" if next_url != "/" else "")
+        if self.wants_json():
+            self.write_json({"redirect": target, "two_step": True})
+        else:
+            self.redirect(target, status=303)
+
+    def signed_in(self, result: Any, next_url: str) -> None:
+        """Set the new session's cookies and send the browser on (``next`` or the role's home)."""
+        self.set_session(result.token, result.csrf_token)
+        target = next_url if next_url != "/" else ROLE_HOME[result.principal.role]
+        if self.wants_json():
+            self.write_json({"redirect": target})
+        else:
+            self.redirect(target, status=303)
 
     def clear_session(self) -> None:
         s = self.ctx.settings

@@ -30,6 +30,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route(r"/", auth.RootHandler, ("GET",)),
     Route(r"/login", auth.LoginHandler, ("GET", "POST")),
+    Route(r"/login/code", auth.TwoStepHandler, ("GET", "POST")),
     Route(r"/logout", auth.LogoutHandler, ("POST",)),
     Route(r"/register", auth.RegisterHandler, ("GET", "POST")),
     Route(r"/invite", auth.InviteHandler, ("GET", "POST")),

@@ -109,3 +109,43 @@ def read_signed_cookie(name: str, value: str | None, secrets: tuple[str, ...], *
         if raw is not None:
             return raw.decode()
     return None
+
+
+# -- the pending second step of a sign-in ----------------------------------------------------------
+
+TWO_STEP_AUDIENCE: Final = "smartcoders-two-step"
+TWO_STEP_LIFETIME_SECONDS: Final = 300
+
+
+def encode_two_step(user_id: UUID, org_id: UUID, now: datetime, secret: str) -> str:
+    """Proof that ``user_id`` gave the right password at ``now``: good for the code step only
+    (its own audience), for five minutes. It opens no session and reaches no page."""
+    payload = {
+        "iss": ISSUER,
+        "aud": TWO_STEP_AUDIENCE,
+        "sub": str(user_id),
+        "org": str(org_id),
+        "iat": int(now.timestamp()),
+        "exp": int(now.timestamp()) + TWO_STEP_LIFETIME_SECONDS,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def decode_two_step(token: str | None, secrets: tuple[str, ...]) -> tuple[UUID, UUID] | None:
+    """``(user_id, org_id)`` of a valid pending sign-in, else None (never raises)."""
+    if not token:
+        return None
+    for secret in secrets:
+        try:
+            payload = jwt.decode(
+                token,
+                secret,
+                algorithms=[ALGORITHM],
+                audience=TWO_STEP_AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "org", "iss", "aud"]},
+            )
+            return UUID(payload["sub"]), UUID(payload["org"])
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+            continue
+    return None

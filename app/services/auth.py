@@ -25,7 +25,7 @@ from uuid import UUID
 from app.authz import Principal, Role
 from app.errors import NotAuthenticated, RateLimited, SmartCodersError, ValidationFailed
 from app.logs import get_logger
-from app.security import tokens
+from app.security import tokens, totp
 from app.security.passwords import Hasher, policy_problems
 from app.services import audit, emails
 from app.services.audit import Actor
@@ -45,6 +45,29 @@ class LoginFailed(SmartCodersError):
 
     status = 401
     public_message = "Sign-in failed. Check your email and password, or try again in a few minutes."
+
+
+class SecondFactorRequired(Exception):
+    """The account signs in in two steps: ``pending`` carries this sign-in to the code step
+    (``AuthService.complete_two_step``). No session exists yet."""
+
+    def __init__(self, pending: str) -> None:
+        super().__init__("two-step sign-in")
+        self.pending = pending
+
+
+class CodeRejected(SmartCodersError):
+    """A wrong code, or one already used."""
+
+    status = 401
+    public_message = "That code did not work. Codes change every 30 seconds and each works once: try the next one."
+
+
+class TwoStepExpired(SmartCodersError):
+    """No pending sign-in (none, expired after five minutes, or the account changed): start again."""
+
+    status = 401
+    public_message = "Your sign-in took too long. Sign in again with your email and password."
 
 
 def normalise_email(raw: str) -> str:
@@ -105,8 +128,6 @@ class AuthService:
         keys = self._limit_keys(email, client_ip)
         redis_client.reset_windows([(k, w) for k, w, _ in keys[:2]])
         now = datetime.now(UTC)
-        session_id = uuid.uuid4()
-        absolute = now + timedelta(hours=self.settings.session_absolute_hours)
         # Parameters differ from the configuration (B13): store a fresh hash of the same password,
         # computed before the transaction so no connection is held through the argon2 work.
         rehashed = (
@@ -114,27 +135,91 @@ class AuthService:
             if candidate.password_hash and self.hasher.needs_rehash(candidate.password_hash)
             else None
         )
-        with org_scope(candidate.org_id) as scope:
+        if candidate.two_step:
+            # The password is right; the session waits for the code (complete_two_step).
             if rehashed is not None:
-                users.rehash(scope, candidate.id, rehashed)
+                with org_scope(candidate.org_id) as scope:
+                    users.rehash(scope, candidate.id, rehashed)
+            pending = tokens.encode_two_step(candidate.id, candidate.org_id, now, self.settings.jwt_secret.get())
+            raise SecondFactorRequired(pending)
+        return self._start_session(
+            candidate.id, candidate.org_id, now=now, client_ip=client_ip, user_agent=user_agent, rehashed=rehashed
+        )
+
+    def complete_two_step(
+        self, pending: str | None, code: str, *, client_ip: str, user_agent: str | None
+    ) -> NewSession:
+        """The second step of a two-step sign-in: ``pending`` from ``SecondFactorRequired`` and the
+        code from the user's authenticator app. Codes are counted per user before they are checked
+        (``TWO_STEP_LIMIT``); a code is accepted once (its time step must be later than the last
+        one accepted) and only within one step of now."""
+        found = tokens.decode_two_step(pending, self.settings.jwt_secrets)
+        if found is None:
+            raise TwoStepExpired()
+        user_id, org_id = found
+        limit = self.settings.two_step_limit
+        window = [(f"rl:2step:{_digest(str(user_id))}", limit.window)]
+        if redis_client.count_in_windows(window)[0] > limit.limit:
+            log.warning("excess_rate_limit_exceeded", kind="two_step", user=str(user_id))
+            raise RateLimited("Too many codes tried. Wait a few minutes, then sign in again.")
+        now = datetime.now(UTC)
+        with org_scope(org_id) as scope:
+            state = users.two_step(scope, user_id)
+        if not state.is_active or state.secret is None:
+            raise TwoStepExpired()  # deactivated, or two-step turned off meanwhile: start again
+        step = totp.matched_step(state.secret, code, now)
+        with org_scope(org_id) as scope:
+            accepted = step is not None and users.accept_step(scope, user_id, step)
+            if not accepted:
+                audit.record(
+                    scope,
+                    action="authn_two_step_fail",
+                    actor=Actor(user_id, None, client_ip),
+                    outcome="failure",
+                    object_type="user",
+                    object_id=user_id,
+                    details={"reused_code": step is not None},
+                )
+        if not accepted:
+            raise CodeRejected()
+        redis_client.reset_windows(window)
+        return self._start_session(user_id, org_id, now=now, client_ip=client_ip, user_agent=user_agent, two_step=True)
+
+    def _start_session(
+        self,
+        user_id: UUID,
+        org_id: UUID,
+        *,
+        now: datetime,
+        client_ip: str,
+        user_agent: str | None,
+        rehashed: str | None = None,
+        two_step: bool = False,
+    ) -> NewSession:
+        session_id = uuid.uuid4()
+        absolute = now + timedelta(hours=self.settings.session_absolute_hours)
+        with org_scope(org_id) as scope:
+            if rehashed is not None:
+                users.rehash(scope, user_id, rehashed)
             sessions.insert(
                 scope,
                 session_id=session_id,
-                user_id=candidate.id,
+                user_id=user_id,
                 now=now,
                 idle_expires_at=self._idle_expiry(now, absolute),
                 absolute_expires_at=absolute,
                 client_ip=client_ip,
                 user_agent=user_agent,
             )
-            users.record_login(scope, candidate.id, now)
-            user = users.get(scope, candidate.id)
+            users.record_login(scope, user_id, now)
+            user = users.get(scope, user_id)
             audit.record(
                 scope,
                 action="authn_login_success",
-                actor=Actor(candidate.id, candidate.role, client_ip),
+                actor=Actor(user_id, user.role, client_ip),
                 object_type="session",
                 object_id=session_id,
+                details={"two_step": True} if two_step else None,
             )
         principal = Principal(
             user_id=user.id,

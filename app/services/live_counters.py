@@ -371,6 +371,15 @@ def hub() -> LiveHub:
         return _hub
 
 
+def stop_hub() -> None:
+    """Stop the process's hub, if one was started (process shutdown: its thread reads the database)."""
+    global _hub
+    with _hub_lock:
+        running, _hub = _hub, None
+    if running is not None:
+        running.stop()
+
+
 def current(principal: Principal) -> Counters:
     """The caller's organisation's counters (``metrics:view``). Blocking: run it off the event loop."""
     principal.require(Permission.METRICS_VIEW)

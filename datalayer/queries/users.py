@@ -14,7 +14,8 @@ from datalayer.scope import Scope
 
 _COLUMNS = (
     "u.id, u.org_id, u.email, u.name, u.role, u.is_active, u.created_at, u.last_login_at, "
-    "u.password_changed_at, (u.password_hash IS NOT NULL) AS has_password"
+    "u.password_changed_at, (u.password_hash IS NOT NULL) AS has_password, "
+    "(u.totp_enabled_at IS NOT NULL) AS two_step"
 )
 
 
@@ -30,6 +31,7 @@ class User:
     last_login_at: datetime | None
     password_changed_at: datetime | None
     has_password: bool
+    two_step: bool  # signs in with a one-time code after the password
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class LoginCandidate:
     password_hash: str | None
     is_active: bool
     password_changed_at: datetime | None
+    two_step: bool
 
 
 def find_for_login(scope: Scope, email: str) -> LoginCandidate | None:
@@ -136,3 +139,70 @@ def record_login(scope: Scope, user_id: UUID, now: datetime) -> None:
 def count_active_managers(scope: Scope) -> int:
     row = one(scope, "SELECT count(*) AS n FROM users AS u WHERE u.role = 'manager' AND u.is_active")
     return int(row["n"])
+
+
+# -- two-step sign-in (TOTP) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwoStep:
+    """A user's one-time-code key (None when two-step sign-in is off) and the last time step
+    accepted (a code is accepted only for a later one)."""
+
+    secret: str | None
+    enabled_at: datetime | None
+    last_step: int | None
+    is_active: bool
+
+
+def two_step(scope: Scope, user_id: UUID) -> TwoStep:
+    row = one(
+        scope,
+        """SELECT u.totp_secret AS secret, u.totp_enabled_at AS enabled_at, u.totp_last_step AS last_step,
+                  u.is_active
+             FROM users AS u WHERE u.id = :id""",
+        {"id": user_id},
+    )
+    return TwoStep(**row)
+
+
+def enable_two_step(scope: Scope, user_id: UUID, *, secret: str, step: int, now: datetime) -> None:
+    execute(
+        scope,
+        """UPDATE users AS u SET totp_secret = :secret, totp_enabled_at = :now, totp_last_step = :step,
+                                 updated_at = :now
+            WHERE u.id = :id""",
+        {"secret": secret, "now": now, "step": step, "id": user_id},
+    )
+
+
+def disable_two_step(scope: Scope, user_id: UUID, *, now: datetime) -> bool:
+    """Turn it off; False when it was not on."""
+    return (
+        maybe(
+            scope,
+            """UPDATE users AS u SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL,
+                                     updated_at = :now
+                WHERE u.id = :id AND u.totp_secret IS NOT NULL
+            RETURNING u.id""",
+            {"now": now, "id": user_id},
+        )
+        is not None
+    )
+
+
+def accept_step(scope: Scope, user_id: UUID, step: int) -> bool:
+    """Record ``step`` as the last code accepted, only if it is later than the one before: False
+    means the code's step was already used (a replay) or two-step sign-in is off. Atomic, so two
+    requests with the same code cannot both pass."""
+    return (
+        maybe(
+            scope,
+            """UPDATE users AS u SET totp_last_step = :step
+                WHERE u.id = :id AND u.totp_secret IS NOT NULL
+                  AND (u.totp_last_step IS NULL OR u.totp_last_step < :step)
+            RETURNING u.id""",
+            {"step": step, "id": user_id},
+        )
+        is not None
+    )
