@@ -113,6 +113,7 @@ class UsersPage(SecurePage):
                 "Email": [u.email for u in self.users],
                 "Role": [ROLE_LABELS[Role(u.role)] for u in self.users],
                 "Status": [_status(u) for u in self.users],
+                "Two-step": ["On" if u.two_step else "Off" for u in self.users],
                 "Last sign-in": [
                     u.last_login_at.strftime("%d %b %Y %H:%M") if u.last_login_at else "Never" for u in self.users
                 ],

@@ -22,6 +22,7 @@ def user_json(user: User) -> dict[str, Any]:
         "role": user.role,
         "is_active": user.is_active,
         "invitation_pending": not user.has_password,
+        "two_step": user.two_step,
         "created_at": user.created_at.isoformat(),
         "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
     }

@@ -141,7 +141,7 @@ class TwoStepHandler(BaseHandler):
                 self._form(exc.message, status=401)
             return
         except (TwoStepExpired, RateLimited) as exc:
-            self.clear_cookie(self.two_step_cookie, path="/")
+            self.end_two_step()
             if self.wants_json():
                 self.write_json({"error": {"code": "start_again", "message": exc.message}}, exc.status)
             else:
@@ -158,7 +158,7 @@ class TwoStepHandler(BaseHandler):
         except ServiceUnavailable:
             self.write_json({"error": {"code": "unavailable", "message": ServiceUnavailable.public_message}}, 503)
             return
-        self.clear_cookie(self.two_step_cookie, path="/")
+        self.end_two_step()
         self.signed_in(result, next_url)
 
 

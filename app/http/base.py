@@ -137,6 +137,11 @@ class BaseHandler(tornado.web.RequestHandler):
         else:
             self.redirect(target, status=303)
 
+    def end_two_step(self) -> None:
+        """Drop the pending-sign-in cookie (with the attributes it was set with: a ``__Host-``
+        cookie is only replaced by a Secure one)."""
+        self.clear_cookie(self.two_step_cookie, path="/", secure=self.ctx.settings.uses_tls, samesite="Lax")
+
     def signed_in(self, result: Any, next_url: str) -> None:
         """Set the new session's cookies and send the browser on (``next`` or the role's home)."""
         self.set_session(result.token, result.csrf_token)

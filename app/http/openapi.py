@@ -73,7 +73,16 @@ DOCUMENT: dict[str, Any] = {
             },
             "User": {
                 "type": "object",
-                "required": ["id", "email", "name", "role", "is_active", "invitation_pending", "created_at"],
+                "required": [
+                    "id",
+                    "email",
+                    "name",
+                    "role",
+                    "is_active",
+                    "invitation_pending",
+                    "two_step",
+                    "created_at",
+                ],
                 "properties": {
                     "id": {"type": "string", "format": "uuid"},
                     "email": {"type": "string", "format": "email"},
@@ -81,6 +90,7 @@ DOCUMENT: dict[str, Any] = {
                     "role": _ROLE,
                     "is_active": {"type": "boolean"},
                     "invitation_pending": {"type": "boolean"},
+                    "two_step": {"type": "boolean", "description": "Signs in with a one-time code after the password"},
                     "created_at": {"type": "string", "format": "date-time"},
                     "last_login_at": {"type": ["string", "null"], "format": "date-time"},
                 },
