@@ -289,3 +289,27 @@ def test_the_account_card_sets_it_up_and_turns_it_off(
     assert card.notice.object == "Two-step sign-in is off."
     assert card.enabled_at is None
     assert card.set_up.visible
+
+
+def test_b14_a_reset_link_over_http_still_asks_for_the_code(live_server: LiveServer) -> None:
+    org = make_org()
+    email = f"two-step-reset-{uuid.uuid4().hex[:8]}@example.test"
+    user_id = make_user(live_server.ctx, org, Role.CODER, email=email)
+    manager_email = f"mgr-{uuid.uuid4().hex[:8]}@example.test"
+    make_user(live_server.ctx, org, Role.MANAGER, email=manager_email)
+    now = datetime.now(UTC)
+    with org_scope(org) as scope:
+        user_rows.enable_two_step(scope, user_id, secret=totp.new_secret(), step=int(now.timestamp()) // 30, now=now)
+    manager = live_server.ctx.auth.login(email=manager_email, password=PASSWORD, client_ip=IP, user_agent=None)
+    token = user_actions.send_password_reset(manager.principal, user_id, settings=live_server.ctx.settings)
+    new = "a reset passphrase that is long"
+    with closing(Client(base_url=live_server.url, follow_redirects=False, timeout=10)) as c:
+        assert c.get(f"/invite?token={token}").status_code == 200
+        done = c.post(
+            f"/invite?token={token}",
+            data={"token": token, "password": new, "password_confirm": new, "_xsrf": c.cookies.get("_xsrf", "")},
+        )
+        assert done.status_code == 303
+        assert done.headers["location"] == "/login/code"  # the password is set; the code is still asked for
+        assert live_server.ctx.settings.cookie_name not in c.cookies
+        assert c.get("/api/v1/me").status_code == 401

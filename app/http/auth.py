@@ -15,7 +15,7 @@ from app.errors import NotFound, RateLimited, ServiceUnavailable, ValidationFail
 from app.http.base import PUBLIC, BaseHandler, safe_next
 from app.security.tokens import read_signed_cookie
 from app.services import users as user_actions
-from app.services.auth import CodeRejected, LoginFailed, SecondFactorRequired, TwoStepExpired
+from app.services.auth import CodeRejected, LoginFailed, NewSession, SecondFactorRequired, TwoStepExpired
 
 LOGIN_FAILED_MESSAGE = LoginFailed.public_message
 REGISTERED_MESSAGE = (
@@ -63,17 +63,8 @@ class LoginHandler(BaseHandler):
         email = self.get_body_argument("email", "")[:320]
         password = self.get_body_argument("password", "")[:1024]
         next_url = safe_next(self.get_body_argument("next", None))
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(
-                self.ctx.executor,
-                lambda: self.ctx.auth.login(
-                    email=email,
-                    password=password,
-                    client_ip=self.client_ip,
-                    user_agent=self.request.headers.get("User-Agent"),
-                ),
-            )
+            result = await _password_step(self, email, password)
         except LoginFailed:
             self.set_status(401)
             if self.wants_json():
@@ -160,6 +151,19 @@ class TwoStepHandler(BaseHandler):
             return
         self.end_two_step()
         self.signed_in(result, next_url)
+
+
+async def _password_step(handler: BaseHandler, email: str, password: str) -> NewSession:
+    """``AuthService.login`` off the IOLoop (argon2 and the database run in the context's executor)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        handler.ctx.executor,
+        lambda: handler.ctx.auth.login(
+            email=email,
+            password=password,
+            client_ip=handler.client_ip,
+            user_agent=handler.request.headers.get("User-Agent"),
+        ),
+    )
 
 
 def _q(value: str) -> str:
@@ -306,15 +310,7 @@ class InviteHandler(BaseHandler):
             )
             return
         try:
-            result = await loop.run_in_executor(
-                self.ctx.executor,
-                lambda: self.ctx.auth.login(
-                    email=email,
-                    password=password,
-                    client_ip=self.client_ip,
-                    user_agent=self.request.headers.get("User-Agent"),
-                ),
-            )
+            result = await _password_step(self, email, password)
         except SecondFactorRequired as pending:
             # A reset link sets the password; two-step sign-in stays on and is asked for (B14).
             self.start_two_step(pending, "/")
