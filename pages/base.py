@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 from uuid import UUID
 
 import panel as pn
@@ -207,22 +208,29 @@ def shell(
         stylesheets=_css(),
         sizing_mode="stretch_width",
     )
-    page = Page(
-        title="SmartCoders",
-        sidebar=[pn.Column(*buttons, sizing_mode="stretch_width")],
-        sidebar_width=220,
-        header=[header],
-        main=[
-            pn.Column(
-                pn.pane.HTML(f'<h1 class="sc-page-title">{html.escape(title)}</h1>', stylesheets=_css()),
-                *main,
-                sizing_mode="stretch_width",
-                css_classes=["sc-main"],
-            )
-        ],
-        theme_config=tokens.theme_config(),
-    )
-    return detach_from_process_busy(page)
+    with _PAGE_BUILD:
+        page = Page(
+            title="SmartCoders",
+            sidebar=[pn.Column(*buttons, sizing_mode="stretch_width")],
+            sidebar_width=220,
+            header=[header],
+            main=[
+                pn.Column(
+                    pn.pane.HTML(f'<h1 class="sc-page-title">{html.escape(title)}</h1>', stylesheets=_css()),
+                    *main,
+                    sizing_mode="stretch_width",
+                    css_classes=["sc-main"],
+                )
+            ],
+            theme_config=tokens.theme_config(),
+        )
+        return detach_from_process_busy(page)
+
+
+# panel-material-ui's Page sets its read-only ``busy`` inside param's ``edit_readonly``, which
+# flips ``readonly`` on the class-level parameter and then restores what it saw; two Pages built at
+# once on two threads interleave those and leave the flag wrong for every later page. One at a time.
+_PAGE_BUILD: Final = threading.Lock()
 
 
 def detach_from_process_busy(page: Page) -> Page:
